@@ -1,0 +1,66 @@
+# stairbot: one command to set up and train, one to set up and test (see README).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Extra pip arguments for the CPU torch install, e.g. on a machine without a local CPU wheel:
+#   make test TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev train test test-fast lint format typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# A CPU build of torch goes in before stable-baselines3 can pull the CUDA build (several GB) where
+# the machine has no NVIDIA GPU; with one, SB3's own torch requirement brings the CUDA build.
+$(VENV)/.torch: | $(BIN)/python
+	@if command -v nvidia-smi >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: torch comes with stable-baselines3"; \
+	else \
+		echo "no NVIDIA GPU: installing CPU torch==$(TORCH_VERSION)"; \
+		$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_PIP_ARGS); \
+	fi
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# The main job on its default configuration. Until training lands: the default env driven by a
+# scripted stand-still policy, with a report of what it saw.
+train: install
+	$(BIN)/stairbot demo
+
+lint: install-dev
+	$(BIN)/ruff check stairbot tests
+	$(BIN)/ruff format --check stairbot tests
+
+format: install-dev
+	$(BIN)/ruff format stairbot tests
+	$(BIN)/ruff check --fix stairbot tests
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+# Lint, type-check and the whole test suite, slow tests included (CI runs exactly this).
+test: lint typecheck
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/stairbot bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from stairbot.cli import main
+
+sys.exit(main())

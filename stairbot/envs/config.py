@@ -1,0 +1,190 @@
+"""Environment presets: the typed, frozen configuration of a StairClimb env.
+
+A preset is a YAML file in `envs/` (or any path) whose sections map onto the dataclasses below. Every
+number carries its unit in its name. Load with `load_env_config("stairs_up", overrides)`; unknown keys
+and out-of-range values raise `ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stairbot.config import apply_overrides, check_range, deep_merge, load_dataclass, read_yaml
+from stairbot.errors import ConfigError
+from stairbot.paths import resolve_preset
+from stairbot.terrain.stairs import StairSpec
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Physics stepping. The policy acts every `decimation` physics steps."""
+
+    physics_dt_s: float = 0.002  # 500 Hz physics
+    decimation: int = 10  # physics steps per control step -> 50 Hz policy
+    solver_iterations: int = 10  # PyBullet numSolverIterations
+    ground_friction: float = 1.0  # lateral friction of the ground plane and the stairs
+
+    def __post_init__(self) -> None:
+        check_range("physics_dt_s", self.physics_dt_s, 0.0005, 0.005, unit="s (>= 200 Hz physics)")
+        check_range("decimation", self.decimation, 1, 50)
+        check_range("solver_iterations", self.solver_iterations, 1, 200)
+        check_range("ground_friction", self.ground_friction, 0.0, 5.0)
+
+    @property
+    def control_dt_s(self) -> float:
+        """Policy period in seconds (physics_dt_s * decimation)."""
+        return self.physics_dt_s * self.decimation
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """How actions in [-1, 1] become joint position targets."""
+
+    action_scale_rad: float = 0.3  # target = default_pose + action_scale_rad * clip(action, -1, 1)
+
+    def __post_init__(self) -> None:
+        check_range("action_scale_rad", self.action_scale_rad, 0.0, 2.0, low_open=True, unit="rad")
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    """The forward velocity command the robot is asked to follow, sampled at each reset."""
+
+    forward_speed_mps: tuple[float, float] = (0.5, 0.5)  # uniform range [low, high]
+
+    def __post_init__(self) -> None:
+        low, high = self.forward_speed_mps
+        check_range("forward_speed_mps[0]", low, 0.0, 2.0, unit="m/s")
+        check_range("forward_speed_mps[1]", high, low, 2.0, unit="m/s (and >= the low end)")
+
+
+@dataclass(frozen=True)
+class HeightScanConfig:
+    """Terrain heights on a grid ahead of the robot, from one batched ray cast per control step."""
+
+    enabled: bool = False
+    x_points_m: tuple[float, ...] = (-0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6, 0.75)  # base-yaw frame
+    y_points_m: tuple[float, ...] = (-0.15, 0.0, 0.15)
+
+    def __post_init__(self) -> None:
+        if not self.x_points_m or not self.y_points_m:
+            raise ConfigError("x_points_m and y_points_m must each list at least one offset in m")
+
+    @property
+    def num_points(self) -> int:
+        return len(self.x_points_m) * len(self.y_points_m)
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    height_scan: HeightScanConfig = field(default_factory=HeightScanConfig)
+
+
+@dataclass(frozen=True)
+class TerminationConfig:
+    """When an episode ends early (truncation comes only from the registered time limit)."""
+
+    max_tilt_rad: float = 1.0  # fall: angle between base z axis and world z axis above this
+    min_base_height_ratio: float = 0.4  # fall: base height above terrain < ratio * nominal height
+    base_contact: bool = True  # base touching the ground or stairs ends the episode
+    thigh_contact: bool = False  # thigh contact ends the episode (else only the reward penalizes)
+    success_margin_m: float = 0.35  # success: base this far past the start of the final landing
+    lateral_margin_m: float = 0.0  # out of bounds: |y| > width/2 + margin
+
+    def __post_init__(self) -> None:
+        check_range("max_tilt_rad", self.max_tilt_rad, 0.1, 3.2, unit="rad")
+        check_range("min_base_height_ratio", self.min_base_height_ratio, 0.0, 1.0)
+        check_range("success_margin_m", self.success_margin_m, 0.0, 2.0, unit="m")
+        check_range("lateral_margin_m", self.lateral_margin_m, 0.0, 2.0, unit="m")
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Stair difficulty in [0, 1] maps to riser height: 0 = flat, 1 = max_riser_m.
+
+    `difficulty: null` uses `stairs.riser_m` as given. The training curriculum sets it per env.
+    """
+
+    difficulty: float | None = None
+    max_riser_m: float = 0.20
+
+    def __post_init__(self) -> None:
+        if self.difficulty is not None:
+            check_range("difficulty", self.difficulty, 0.0, 1.0)
+        check_range("max_riser_m", self.max_riser_m, 0.20, 0.30, unit="m")
+
+
+@dataclass(frozen=True)
+class SpawnConfig:
+    """Initial pose noise, sampled from the env's RNG at each reset."""
+
+    xy_jitter_m: float = 0.05  # uniform in [-v, v] on x and y
+    yaw_jitter_rad: float = 0.1  # uniform in [-v, v]
+
+    def __post_init__(self) -> None:
+        check_range("xy_jitter_m", self.xy_jitter_m, 0.0, 0.25, unit="m")
+        check_range("yaw_jitter_rad", self.yaw_jitter_rad, 0.0, 0.5, unit="rad")
+
+
+DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {
+        "forward_progress": 1.0,
+        "new_steps": 2.0,
+        "alive": 0.1,
+        "orientation_l2": -1.0,
+        "ang_vel_xy_l2": -0.02,
+        "torque_l2": -1.0e-5,
+        "action_rate_l2": -0.01,
+        "joint_limit": -1.0,
+        "body_contact": -0.5,
+        "fall": -10.0,
+        "success": 10.0,
+    }
+)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """A whole StairClimb environment. Sections match the top-level keys of a preset YAML."""
+
+    robot: str = "stairdog"  # a spec name in urdf/ or a path to a spec YAML
+    sim: SimConfig = field(default_factory=SimConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    stairs: StairSpec = field(default_factory=StairSpec)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    command: CommandConfig = field(default_factory=CommandConfig)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    spawn: SpawnConfig = field(default_factory=SpawnConfig)
+    rewards: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
+
+
+def read_env_preset(preset: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Raw mapping of a preset, with `extends: <preset>` resolved (the file's keys win)."""
+    path = resolve_preset(preset, "envs")
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise ConfigError(f"env presets extend each other in a cycle: {chain}")
+    raw = read_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be a preset name or path, got {parent!r}")
+    return deep_merge(read_env_preset(parent, (*_seen, path)), raw)
+
+
+def load_env_config(
+    preset: str | Path = "stairs_up",
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+) -> EnvConfig:
+    """Load an env preset by name (`envs/<name>.yaml`) or path, with dotted-key overrides applied."""
+    raw = read_env_preset(preset)
+    try:
+        return load_dataclass(EnvConfig, apply_overrides(raw, overrides))
+    except ConfigError as exc:
+        raise ConfigError(f"env preset '{preset}': {exc}") from None

@@ -1,0 +1,359 @@
+"""The StairClimb Gymnasium environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import EzPickle
+from numpy.typing import NDArray
+
+from stairbot.envs.config import EnvConfig, load_env_config
+from stairbot.observations import OBS_CLIP, assemble, observation_layout, observation_size
+from stairbot.rewards import RewardComposer, StepContext
+from stairbot.robots.spec import RobotSpec, load_robot_spec
+from stairbot.sim.world import RobotState, World
+from stairbot.termination import TerminationCheck, TerminationReason
+from stairbot.terrain.stairs import Flight, plan_flight, riser_for_difficulty
+
+FloatArray = NDArray[np.float64]
+
+# Margin of the soft joint limits used by the `joint_limit` reward, as a fraction of the URDF range.
+_SOFT_LIMIT_FRACTION = 0.9
+# Spawn clearance above the terrain so that the feet do not start inside it, m.
+_SPAWN_CLEARANCE_M = 0.02
+
+
+class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle):
+    """A legged robot walks up (or down) a procedurally built flight of stairs.
+
+    ## Description
+    The robot spawns at x = 0 facing +x; a flight of `num_steps` risers starts `stairs.start_m`
+    ahead and ends in a landing. Going up it starts on the floor; going down it starts on a platform
+    at the top. The episode succeeds when the base reaches the final landing. PyBullet simulates at
+    `sim.physics_dt_s` (500 Hz by default); the policy acts every `sim.decimation` physics steps
+    (50 Hz, `env.dt` = 0.02 s).
+
+    ## Action space
+    `Box(-1, 1, (J,), float32)`, J = number of actuated joints in the robot spec's joint order.
+    Joint position targets are `q_target = default_pose + control.action_scale_rad * action`; a PD
+    law with the spec's gains runs at physics rate: `tau = clip(kp (q_target - q) - kd qd, ±tau_max)`.
+
+    ## Observation space
+    `Box(-100, 100, (N,), float32)`. One layout defines it (`stairbot.observations`); each block is
+    `raw * scale`:
+
+    | block | size | scale | raw value |
+    |---|---|---|---|
+    | base_ang_vel | 3 | 0.25 | base angular velocity, base frame, rad/s |
+    | projected_gravity | 3 | 1 | unit gravity vector in the base frame |
+    | command | 3 | 1 | commanded (vx m/s, vy m/s, yaw rate rad/s) |
+    | joint_pos | J | 1 | joint position - default pose, rad |
+    | joint_vel | J | 0.05 | joint velocity, rad/s |
+    | last_action | J | 1 | previous action |
+    | height_scan | P (optional) | 5 | terrain height - (base z - nominal height), m, clipped to ±1 |
+
+    For the 12-joint robots N = 45, or 45 + P with the height scan (P = 24 by default).
+
+    ## Rewards
+    `reward = sum_i w_i * term_i`, weights from the preset's `rewards:` table (sign in the weight).
+    Terms (see `stairbot.rewards` for each formula): `forward_progress` (dx/dt capped at the command,
+    m/s), `forward_vel_exp` (exp(-(vx - vx_cmd)^2 / 0.25)), `new_steps` (risers newly crossed beyond
+    the best so far), `alive` (1), `orientation_l2` (gx^2 + gy^2), `ang_vel_xy_l2`, `torque_l2`,
+    `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of the range), `foot_slip`,
+    `feet_air_time`, `body_contact` (links other than feet and base touching terrain), `fall` (1 on a
+    failure), `success` (1 on reaching the landing). `info["reward_terms"]` holds each weighted term.
+
+    ## Episode end
+    Termination (`info["termination_reason"]`): `fall` (tilt above `termination.max_tilt_rad`, or
+    base lower than `min_base_height_ratio` x nominal height above the terrain beneath it, on the way
+    down too), `base_contact`, `thigh_contact` (if enabled), `out_of_bounds` (off the side of the
+    flight, 1 m behind the spawn, or past the end of the landing), `success`. Truncation only from the
+    registered time limit (1000 steps = 20 s).
+
+    ## Info
+    Every step: `reward_terms`, `termination_reason`, `steps_climbed` (risers crossed by the base,
+    best in the episode), `success`. Reset: the sampled episode parameters (`riser_m`, `tread_m`,
+    `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`), enough to
+    replay a failure exactly.
+
+    ## Arguments
+    `preset` (name in `envs/` or a YAML path, default `stairs_up`); keyword overrides `riser_m`,
+    `tread_m`, `num_steps`, `direction` (`up`/`down`), `difficulty` (0 = flat .. 1 = max riser),
+    `robot`; `overrides` (dotted keys, e.g. `{"rewards.fall": -20}`); `render_mode` (`human` opens
+    the PyBullet GUI, `rgb_array` renders offscreen). `reset(options={"difficulty": d})` changes the
+    difficulty from that episode on (the curriculum uses it).
+
+    ## Version history
+    v0: first release.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}  # noqa: RUF012
+
+    def __init__(
+        self,
+        preset: str | Path = "stairs_up",
+        *,
+        riser_m: float | None = None,
+        tread_m: float | None = None,
+        num_steps: int | None = None,
+        direction: str | None = None,
+        difficulty: float | None = None,
+        robot: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        EzPickle.__init__(
+            self,
+            preset,
+            riser_m=riser_m,
+            tread_m=tread_m,
+            num_steps=num_steps,
+            direction=direction,
+            difficulty=difficulty,
+            robot=robot,
+            overrides=overrides,
+            render_mode=render_mode,
+        )
+        keyword_overrides = {
+            "stairs.riser_m": riser_m,
+            "stairs.tread_m": tread_m,
+            "stairs.num_steps": num_steps,
+            "stairs.direction": direction,
+            "curriculum.difficulty": difficulty,
+            "robot": robot,
+        }
+        merged = {k: v for k, v in keyword_overrides.items() if v is not None}
+        merged.update(overrides or {})
+        self.config: EnvConfig = load_env_config(preset, merged)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.robot_spec: RobotSpec = load_robot_spec(self.config.robot)
+        self.rewards = RewardComposer(self.config.rewards)
+        scan = self.config.observation.height_scan
+        self.obs_layout = observation_layout(
+            self.robot_spec.num_joints, scan.num_points if scan.enabled else 0
+        )
+        self.dt = self.config.sim.control_dt_s
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.dt)}
+        num_joints = self.robot_spec.num_joints
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (num_joints,), np.float32)
+        self.observation_space = gym.spaces.Box(
+            -OBS_CLIP, OBS_CLIP, (observation_size(self.obs_layout),), np.float32
+        )
+        self._difficulty = self.config.curriculum.difficulty
+        self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
+        self._scan_offsets = np.array(
+            [(x, y) for x in scan.x_points_m for y in scan.y_points_m], dtype=np.float64
+        ).reshape(-1, 2)
+        # The world (a PyBullet client) is created lazily, in the process that steps the env.
+        self._world: World | None = None
+        self._soft_limits = np.zeros((num_joints, 2))
+        self._flight: Flight | None = None
+        self._state: RobotState | None = None
+        self._command = np.zeros(3)
+        self._last_action = np.zeros(num_joints)
+        self._air_time_s = np.zeros(len(self.robot_spec.foot_links))
+        self._foot_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
+        self._best_steps = 0
+
+    # ---- properties --------------------------------------------------------------------------------
+
+    @property
+    def world(self) -> World:
+        if self._world is None:
+            self._world = World(
+                self.robot_spec,
+                self.config.sim,
+                self.config.stairs,
+                max_riser_m=self.config.curriculum.max_riser_m,
+                gui=self.render_mode == "human",
+            )
+            self._soft_limits = self._soft_joint_limits(self._world)
+        return self._world
+
+    @property
+    def difficulty(self) -> float | None:
+        """Stair difficulty in [0, 1] (None: the preset's riser height is used)."""
+        return self._difficulty
+
+    def set_difficulty(self, difficulty: float | None) -> None:
+        """Use `difficulty` from the next reset on (callable through `VecEnv.env_method`)."""
+        if difficulty is not None:
+            riser_for_difficulty(difficulty, self.config.curriculum.max_riser_m)  # validates
+        self._difficulty = difficulty
+
+    # ---- Gymnasium API -----------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        super().reset(seed=seed)
+        if options and "difficulty" in options:
+            self.set_difficulty(options["difficulty"])
+        rng = self.np_random
+        cfg = self.config
+        world = self.world
+        riser_m = (
+            cfg.stairs.riser_m
+            if self._difficulty is None
+            else riser_for_difficulty(self._difficulty, cfg.curriculum.max_riser_m)
+        )
+        self._flight = flight = plan_flight(cfg.stairs, riser_m=riser_m)
+        world.place_stairs(flight)
+
+        jitter = cfg.spawn.xy_jitter_m
+        spawn_xy = rng.uniform(-jitter, jitter, size=2)
+        spawn_yaw = float(rng.uniform(-cfg.spawn.yaw_jitter_rad, cfg.spawn.yaw_jitter_rad))
+        spawn_z = flight.spawn_height_m + self.robot_spec.nominal_base_height_m + _SPAWN_CLEARANCE_M
+        world.reset_robot(np.array([*spawn_xy, spawn_z]), spawn_yaw, self.robot_spec.default_pose_rad)
+
+        low, high = cfg.command.forward_speed_mps
+        self._command = np.array([rng.uniform(low, high), 0.0, 0.0])
+        self._last_action = np.zeros(self.robot_spec.num_joints)
+        self._air_time_s[:] = 0.0
+        self._foot_contact[:] = False
+        self._best_steps = 0
+        self._state = world.read_state()
+
+        info = {
+            "riser_m": float(flight.riser_m),
+            "tread_m": float(flight.tread_m),
+            "num_steps": int(flight.num_steps),
+            "direction": flight.direction.value,
+            "difficulty": self._difficulty,
+            "command": self._command.copy(),
+            "spawn_xy_m": spawn_xy,
+            "spawn_yaw_rad": spawn_yaw,
+        }
+        if self.render_mode == "human":
+            self._follow_camera()
+        return self._observation(self._state), info
+
+    def step(
+        self, action: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        if self._state is None or self._flight is None:
+            raise RuntimeError("call reset() before step()")
+        world = self.world
+        flight = self._flight
+        robot = self.robot_spec
+        action64 = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if action64.shape != (robot.num_joints,):
+            raise ValueError(f"action must have shape ({robot.num_joints},), got {action64.shape}")
+
+        prev_x = float(self._state.base_pos_m[0])
+        q_target = robot.default_pose_rad + self.config.control.action_scale_rad * action64
+        torques = world.step(q_target)
+        state = self._state = world.read_state()
+        contacts = world.contacts()
+
+        # Episode state every term may need, updated whether a term uses it or not.
+        first_contact = contacts.foot_contact & ~self._foot_contact
+        self._air_time_s += self.dt
+        air_time_at_touchdown = self._air_time_s * first_contact
+        self._air_time_s[contacts.foot_contact] = 0.0
+        self._foot_contact = contacts.foot_contact
+        steps = int(flight.steps_crossed(np.array([state.base_pos_m[0]]))[0])
+        new_steps = max(0, steps - self._best_steps)
+        self._best_steps = max(self._best_steps, steps)
+
+        reason = self._terminate(
+            flight,
+            state.base_pos_m,
+            state.projected_gravity,
+            contacts.base_contact,
+            contacts.thigh_contact,
+        )
+        ctx = StepContext(
+            dt_s=self.dt,
+            base_x_m=float(state.base_pos_m[0]),
+            prev_base_x_m=prev_x,
+            base_lin_vel_mps=state.base_lin_vel_mps,
+            base_ang_vel_body_radps=state.base_ang_vel_body_radps,
+            projected_gravity=state.projected_gravity,
+            command=self._command,
+            action=action64,
+            last_action=self._last_action,
+            joint_pos_rad=state.joint_pos_rad,
+            soft_joint_limits_rad=self._soft_limits,
+            torque_mean_sq_nm2=torques.mean_sq_nm2,
+            mechanical_power_w=torques.mean_power_w,
+            foot_contact=contacts.foot_contact,
+            foot_first_contact=first_contact,
+            foot_air_time_s=air_time_at_touchdown,
+            num_body_contacts=contacts.num_body_contacts,
+            new_steps=new_steps,
+            failed=reason.is_failure,
+            succeeded=reason is TerminationReason.SUCCESS,
+            foot_velocity_fn=world.foot_velocities,
+        )
+        reward, terms = self.rewards(ctx)
+        self._last_action = action64
+        info = {
+            "reward_terms": terms,
+            "termination_reason": reason.value,
+            "steps_climbed": self._best_steps,
+            "success": reason is TerminationReason.SUCCESS,
+        }
+        if self.render_mode == "human":
+            self._follow_camera()
+        terminated = reason is not TerminationReason.NONE
+        return self._observation(state), reward, terminated, False, info
+
+    def render(self) -> NDArray[np.uint8] | None:
+        if self.render_mode != "rgb_array":
+            return None
+        target = np.zeros(3) if self._state is None else self._state.base_pos_m
+        return self.world.render(480, 360, target)
+
+    def close(self) -> None:
+        if self._world is not None:
+            self._world.close()
+            self._world = None
+        super().close()
+
+    # ---- helpers -----------------------------------------------------------------------------------
+
+    def _observation(self, state: RobotState) -> NDArray[np.float32]:
+        raw = {
+            "base_ang_vel": state.base_ang_vel_body_radps,
+            "projected_gravity": state.projected_gravity,
+            "command": self._command,
+            "joint_pos": state.joint_pos_rad - self.robot_spec.default_pose_rad,
+            "joint_vel": state.joint_vel_radps,
+            "last_action": self._last_action,
+        }
+        if len(self.obs_layout) > len(raw):
+            raw["height_scan"] = self._height_scan(state)
+        return assemble(self.obs_layout, raw, self.np_random)
+
+    def _height_scan(self, state: RobotState) -> FloatArray:
+        """Terrain height relative to the stance floor on the scan grid (P,), clipped to ±1 m."""
+        yaw = state.yaw_rad
+        rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+        points = state.base_pos_m[:2] + self._scan_offsets @ rot.T
+        heights = self.world.terrain_heights(points)
+        stance_floor = state.base_pos_m[2] - self.robot_spec.nominal_base_height_m
+        return np.clip(heights - stance_floor, -1.0, 1.0)
+
+    @staticmethod
+    def _soft_joint_limits(world: World) -> FloatArray:
+        """(J, 2) soft limits: the middle 90 % of each joint's URDF range."""
+        c = world.client
+        limits = np.array(
+            [c.getJointInfo(world.robot_id, j)[8:10] for j in world.joint_ids], dtype=np.float64
+        )
+        mid = limits.mean(axis=1, keepdims=True)
+        half = (limits[:, 1:] - limits[:, :1]) / 2 * _SOFT_LIMIT_FRACTION
+        return np.hstack([mid - half, mid + half])
+
+    def _follow_camera(self) -> None:
+        if self._state is not None:
+            self.world.client.resetDebugVisualizerCamera(1.6, 40.0, -25.0, self._state.base_pos_m.tolist())

@@ -1,0 +1,92 @@
+"""The observation layout: one list of terms from which sizes, bounds, docs and metadata derive.
+
+Each term is (name, size, scale, noise): the policy sees `clip(raw * scale + noise, -clip, clip)`
+concatenated in layout order. Nothing else keeps observation sizes; the env, the docs table and the
+export metadata all read them from `observation_layout(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+OBS_CLIP = 100.0  # after scaling; only guards against blow-ups
+
+
+@dataclass(frozen=True)
+class ObsTerm:
+    """One named block of the observation vector.
+
+    Attributes:
+        name: identifier used by the env to fill the block.
+        size: number of entries.
+        scale: multiplies the raw value (brings it to order 1).
+        noise: half-width of uniform noise added after scaling (0 = none).
+        description: units and meaning of the raw value, for docs and export metadata.
+    """
+
+    name: str
+    size: int
+    scale: float
+    noise: float = 0.0
+    description: str = ""
+
+
+def observation_layout(num_joints: int, height_scan_points: int = 0) -> tuple[ObsTerm, ...]:
+    """The StairClimb observation layout for a robot with `num_joints` joints."""
+    terms = [
+        ObsTerm("base_ang_vel", 3, 0.25, description="base angular velocity, base frame, rad/s"),
+        ObsTerm("projected_gravity", 3, 1.0, description="unit gravity vector in the base frame"),
+        ObsTerm("command", 3, 1.0, description="commanded (vx m/s, vy m/s, yaw rate rad/s)"),
+        ObsTerm("joint_pos", num_joints, 1.0, description="joint position - default pose, rad"),
+        ObsTerm("joint_vel", num_joints, 0.05, description="joint velocity, rad/s"),
+        ObsTerm("last_action", num_joints, 1.0, description="previous action in [-1, 1]"),
+    ]
+    if height_scan_points:
+        terms.append(
+            ObsTerm(
+                "height_scan",
+                height_scan_points,
+                5.0,
+                description="terrain height minus the stance floor (base z - nominal height), m, "
+                "on the scan grid (x-major), clipped to [-1, 1] m",
+            )
+        )
+    return tuple(terms)
+
+
+def observation_size(layout: Sequence[ObsTerm]) -> int:
+    return sum(term.size for term in layout)
+
+
+def assemble(
+    layout: Sequence[ObsTerm],
+    raw: Mapping[str, FloatArray],
+    rng: np.random.Generator | None = None,
+) -> NDArray[np.float32]:
+    """Scale, add noise and concatenate the raw term values in layout order -> (size,) float32."""
+    parts = []
+    for term in layout:
+        value = np.asarray(raw[term.name], dtype=np.float64) * term.scale
+        if term.noise and rng is not None:
+            value = value + rng.uniform(-term.noise, term.noise, size=term.size)
+        parts.append(value)
+    return np.clip(np.concatenate(parts), -OBS_CLIP, OBS_CLIP).astype(np.float32)
+
+
+def describe(layout: Sequence[ObsTerm]) -> str:
+    """A Markdown table of the layout (index range, name, size, scale, meaning)."""
+    rows = ["| indices | name | size | scale | raw value |", "|---|---|---|---|---|"]
+    start = 0
+    for term in layout:
+        rows.append(
+            f"| {start}-{start + term.size - 1} | {term.name} | {term.size} | {term.scale:g} "
+            f"| {term.description} |"
+        )
+        start += term.size
+    return "\n".join(rows)

@@ -1,0 +1,212 @@
+"""Reward terms as small pure functions, and a composer that weights and validates them.
+
+Conventions (DESIGN.md):
+- a term returns a magnitude; the sign lives in the weight, so a preset's `rewards:` section reads as
+  a table of scales (`fall: -10.0`);
+- names say the form (`_l2` is a sum of squares, `_exp` a Gaussian kernel);
+- zero-weight terms are skipped, unknown names are an error listing the valid ones;
+- `reward == sum(info["reward_terms"].values())`, per control step (no hidden dt scaling).
+
+Climbing is paid by height actually gained (`new_steps`: risers newly crossed by the base, counted only
+past the best so far), never by vertical speed, which a policy farms by bouncing in place, and there
+is no penalty on vertical base velocity, which blocks climbing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stairbot.errors import ConfigError
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything the reward terms may read about one control step. Plain numpy, no simulator.
+
+    Attributes:
+        dt_s: control period.
+        base_x_m, prev_base_x_m: base x after and before the step.
+        base_lin_vel_mps: (3,) base linear velocity, world frame.
+        base_ang_vel_body_radps: (3,) base angular velocity, base frame.
+        projected_gravity: (3,) gravity direction in the base frame.
+        command: (3,) commanded (vx m/s, vy m/s, yaw rate rad/s).
+        action, last_action: (J,) this and the previous action in [-1, 1].
+        joint_pos_rad: (J,) joint positions.
+        soft_joint_limits_rad: (J, 2) lower and upper soft limits.
+        torque_mean_sq_nm2: (J,) mean of tau^2 over the substeps.
+        mechanical_power_w: mean of sum |tau * qd| over the substeps.
+        foot_contact: (F,) bool.
+        foot_first_contact: (F,) bool, touched down in this step.
+        foot_air_time_s: (F,) time in the air before this step's touchdown (0 if none).
+        num_body_contacts: robot links other than feet and base touching the terrain.
+        new_steps: risers newly crossed (beyond the best so far) in this step.
+        failed: the episode ended in a failure (fall, body contact, out of bounds).
+        succeeded: the episode ended at the final landing.
+        foot_velocity_fn: returns (F, 3) foot velocities in m/s; called only if a term needs it.
+    """
+
+    dt_s: float
+    base_x_m: float
+    prev_base_x_m: float
+    base_lin_vel_mps: FloatArray
+    base_ang_vel_body_radps: FloatArray
+    projected_gravity: FloatArray
+    command: FloatArray
+    action: FloatArray
+    last_action: FloatArray
+    joint_pos_rad: FloatArray
+    soft_joint_limits_rad: FloatArray
+    torque_mean_sq_nm2: FloatArray
+    mechanical_power_w: float
+    foot_contact: NDArray[np.bool_]
+    foot_first_contact: NDArray[np.bool_]
+    foot_air_time_s: FloatArray
+    num_body_contacts: int
+    new_steps: int
+    failed: bool
+    succeeded: bool
+    foot_velocity_fn: Callable[[], FloatArray]
+
+    @cached_property
+    def foot_velocities_mps(self) -> FloatArray:
+        return self.foot_velocity_fn()
+
+
+# ---- terms ------------------------------------------------------------------------------------------
+
+
+def forward_progress(ctx: StepContext) -> float:
+    """Base displacement along +x per second, capped at the commanded speed (m/s).
+
+    The cap keeps the policy from being paid to sprint at stairs; walking backwards is negative.
+    """
+    speed = (ctx.base_x_m - ctx.prev_base_x_m) / ctx.dt_s
+    return float(min(speed, ctx.command[0]))
+
+
+def forward_vel_exp(ctx: StepContext) -> float:
+    """exp(-(vx - vx_cmd)^2 / 0.25): tracking of the commanded forward speed, in (0, 1]."""
+    return float(np.exp(-((ctx.base_lin_vel_mps[0] - ctx.command[0]) ** 2) / 0.25))
+
+
+def new_steps(ctx: StepContext) -> float:
+    """Risers newly crossed by the base beyond the best so far in the episode (count)."""
+    return float(ctx.new_steps)
+
+
+def alive(ctx: StepContext) -> float:
+    """1 every step the episode goes on."""
+    return 1.0
+
+
+def orientation_l2(ctx: StepContext) -> float:
+    """gx^2 + gy^2 of the projected gravity: 0 when the base is level."""
+    return float(ctx.projected_gravity[0] ** 2 + ctx.projected_gravity[1] ** 2)
+
+
+def ang_vel_xy_l2(ctx: StepContext) -> float:
+    """Roll and pitch rate squared, (rad/s)^2."""
+    w = ctx.base_ang_vel_body_radps
+    return float(w[0] ** 2 + w[1] ** 2)
+
+
+def torque_l2(ctx: StepContext) -> float:
+    """Sum over joints of the mean squared torque, (N·m)^2."""
+    return float(ctx.torque_mean_sq_nm2.sum())
+
+
+def energy(ctx: StepContext) -> float:
+    """Mechanical power sum_j |tau_j * qd_j|, W (mean over the substeps)."""
+    return ctx.mechanical_power_w
+
+
+def action_rate_l2(ctx: StepContext) -> float:
+    """Sum of squared changes of the action since the last step."""
+    return float(np.square(ctx.action - ctx.last_action).sum())
+
+
+def joint_limit(ctx: StepContext) -> float:
+    """How far joints are beyond their soft limits, summed, rad."""
+    low, high = ctx.soft_joint_limits_rad[:, 0], ctx.soft_joint_limits_rad[:, 1]
+    q = ctx.joint_pos_rad
+    return float(np.clip(low - q, 0.0, None).sum() + np.clip(q - high, 0.0, None).sum())
+
+
+def foot_slip(ctx: StepContext) -> float:
+    """Sum over feet in contact of their squared horizontal speed, (m/s)^2."""
+    if not ctx.foot_contact.any():
+        return 0.0
+    v_xy = ctx.foot_velocities_mps[ctx.foot_contact, :2]
+    return float(np.square(v_xy).sum())
+
+
+def feet_air_time(ctx: StepContext) -> float:
+    """Sum over feet touching down this step of (air time - 0.5 s): pays for steps, not shuffling."""
+    return float(((ctx.foot_air_time_s - 0.5) * ctx.foot_first_contact).sum())
+
+
+def body_contact(ctx: StepContext) -> float:
+    """Number of robot links other than feet and base touching the terrain (thighs on step edges)."""
+    return float(ctx.num_body_contacts)
+
+
+def fall(ctx: StepContext) -> float:
+    """1 on the step an episode ends in a failure (fall, body contact, out of bounds)."""
+    return float(ctx.failed)
+
+
+def success(ctx: StepContext) -> float:
+    """1 on the step the robot reaches the final landing."""
+    return float(ctx.succeeded)
+
+
+RewardTerm = Callable[[StepContext], float]
+
+REWARD_TERMS: Mapping[str, RewardTerm] = {
+    term.__name__: term
+    for term in (
+        forward_progress,
+        forward_vel_exp,
+        new_steps,
+        alive,
+        orientation_l2,
+        ang_vel_xy_l2,
+        torque_l2,
+        energy,
+        action_rate_l2,
+        joint_limit,
+        foot_slip,
+        feet_air_time,
+        body_contact,
+        fall,
+        success,
+    )
+}
+
+
+class RewardComposer:
+    """Weighted sum of named terms. Validates names once; evaluates only non-zero weights."""
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        unknown = sorted(set(weights) - set(REWARD_TERMS))
+        if unknown:
+            raise ConfigError(f"unknown reward term(s) {unknown}; valid terms: {sorted(REWARD_TERMS)}")
+        self.weights = {name: float(w) for name, w in weights.items() if w != 0.0}
+        self._terms = [(name, REWARD_TERMS[name], w) for name, w in self.weights.items()]
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the active (non-zero weight) terms, in preset order."""
+        return list(self.weights)
+
+    def __call__(self, ctx: StepContext) -> tuple[float, dict[str, float]]:
+        """Return (reward, {term: weight * value}) for one step; the reward is the sum of the dict."""
+        weighted = {name: weight * term(ctx) for name, term, weight in self._terms}
+        return float(sum(weighted.values())), weighted

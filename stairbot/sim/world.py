@@ -1,0 +1,290 @@
+"""One PyBullet world per environment: client, ground, robot and stairs, built once.
+
+Only `stairbot.sim` and `stairbot.terrain.build` talk to PyBullet. The world follows the practice in
+DESIGN.md: a private `BulletClient` per env (created in the worker process that steps it), the scene
+built once and reset by moving bodies and resetting joint states (never loadURDF/removeBody per
+episode), cone friction off and deterministic overlapping pairs on, one `getJointStates` call per
+physics substep for the PD law and one batched base/joint read per control step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pybullet
+import pybullet_data
+from numpy.typing import NDArray
+from pybullet_utils.bullet_client import BulletClient
+
+from stairbot.envs.config import SimConfig
+from stairbot.robots.spec import RobotSpec
+from stairbot.sim.actuators import PDActuator
+from stairbot.terrain.build import StairBodies
+from stairbot.terrain.stairs import Flight, StairSpec
+
+FloatArray = NDArray[np.float64]
+
+# Collision groups: the robot collides with terrain; height-scan rays see terrain only.
+_TERRAIN_GROUP = 1
+_ROBOT_GROUP = 2
+_ALL = 0xFFFF
+
+
+@dataclass(frozen=True)
+class RobotState:
+    """Robot state at the end of a control step. World frame unless named otherwise.
+
+    Attributes:
+        base_pos_m: (3,) base position.
+        base_quat_xyzw: (4,) base orientation (PyBullet order x, y, z, w).
+        base_lin_vel_mps: (3,) base linear velocity, world frame.
+        base_ang_vel_radps: (3,) base angular velocity, world frame.
+        joint_pos_rad: (J,) joint positions in policy order.
+        joint_vel_radps: (J,) joint velocities in policy order.
+    """
+
+    base_pos_m: FloatArray
+    base_quat_xyzw: FloatArray
+    base_lin_vel_mps: FloatArray
+    base_ang_vel_radps: FloatArray
+    joint_pos_rad: FloatArray
+    joint_vel_radps: FloatArray
+
+    @cached_property
+    def rotation(self) -> FloatArray:
+        """(3, 3) rotation matrix, base frame -> world frame."""
+        return np.array(pybullet.getMatrixFromQuaternion(self.base_quat_xyzw)).reshape(3, 3)
+
+    @cached_property
+    def projected_gravity(self) -> FloatArray:
+        """(3,) unit gravity direction in the base frame; (0, 0, -1) when level."""
+        return self.rotation[2, :] * -1.0
+
+    @cached_property
+    def base_ang_vel_body_radps(self) -> FloatArray:
+        """(3,) angular velocity in the base frame (what a gyro measures)."""
+        return self.rotation.T @ self.base_ang_vel_radps
+
+    @cached_property
+    def base_lin_vel_body_mps(self) -> FloatArray:
+        """(3,) linear velocity in the base frame."""
+        return self.rotation.T @ self.base_lin_vel_mps
+
+    @property
+    def yaw_rad(self) -> float:
+        return float(np.arctan2(self.rotation[1, 0], self.rotation[0, 0]))
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Contacts of the robot with the ground and stairs after a control step.
+
+    Attributes:
+        foot_contact: (F,) bool, foot f touches something.
+        base_contact: the base link touches something.
+        thigh_contact: any thigh link touches something.
+        num_body_contacts: number of robot links other than the feet and the base in contact.
+    """
+
+    foot_contact: NDArray[np.bool_]
+    base_contact: bool
+    thigh_contact: bool
+    num_body_contacts: int
+
+
+@dataclass(frozen=True)
+class StepTorques:
+    """Torque statistics over the substeps of one control step.
+
+    Attributes:
+        last_nm: (J,) torques applied in the last substep.
+        mean_sq_nm2: (J,) mean over substeps of tau^2.
+        mean_power_w: mean over substeps of sum_j |tau_j * qd_j| (mechanical power).
+    """
+
+    last_nm: FloatArray
+    mean_sq_nm2: FloatArray
+    mean_power_w: float
+
+
+class World:
+    """A ground plane, one robot and a pool of stair bodies in a private PyBullet client."""
+
+    def __init__(
+        self,
+        spec: RobotSpec,
+        sim: SimConfig,
+        stairs: StairSpec,
+        *,
+        max_riser_m: float,
+        gui: bool = False,
+    ) -> None:
+        """Build the scene. `max_riser_m`: the tallest riser any episode will ask for."""
+        self.spec = spec
+        self.sim = sim
+        self.client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
+        c = self.client
+        c.setAdditionalSearchPath(pybullet_data.getDataPath())
+        c.setPhysicsEngineParameter(
+            fixedTimeStep=sim.physics_dt_s,
+            numSolverIterations=sim.solver_iterations,
+            enableConeFriction=0,
+            deterministicOverlappingPairs=1,
+        )
+        c.setGravity(0.0, 0.0, -9.81)
+        self.plane_id = c.loadURDF("plane.urdf")
+        c.changeDynamics(self.plane_id, -1, lateralFriction=sim.ground_friction)
+        self.stairs = StairBodies.for_spec(
+            c, stairs, max_riser_m=max(stairs.riser_m, max_riser_m), friction=sim.ground_friction
+        )
+        # Height-scan rays start above the highest possible stair top.
+        self._ray_top_m = self.stairs.max_height_m + 1.0
+        self.robot_id = c.loadURDF(
+            str(spec.urdf_path),
+            basePosition=(0.0, 0.0, spec.nominal_base_height_m),
+            flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
+        )
+        links = self._link_indices()
+        self.joint_ids = [links[name] for name in spec.joint_names]
+        self.foot_link_ids = [links[name] for name in spec.foot_links]
+        self.thigh_link_ids = frozenset(links[name] for name in spec.thigh_links)
+        self._foot_index = {link: i for i, link in enumerate(self.foot_link_ids)}
+        self._setup_collision_groups()
+        # Disable the default velocity motors so that only our PD torques act on the joints.
+        c.setJointMotorControlArray(
+            self.robot_id,
+            self.joint_ids,
+            pybullet.VELOCITY_CONTROL,
+            forces=[0.0] * len(self.joint_ids),
+        )
+        self.actuator = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
+        self._joint_cache: tuple[FloatArray, FloatArray] | None = None
+
+    # ---- construction helpers -------------------------------------------------------------------
+
+    def _link_indices(self) -> dict[str, int]:
+        """Map of joint names and child link names to their PyBullet index (-1 for the base)."""
+        c = self.client
+        names = {self.spec.base_link: -1}
+        for j in range(c.getNumJoints(self.robot_id)):
+            info = c.getJointInfo(self.robot_id, j)
+            names[info[1].decode()] = j
+            names[info[12].decode()] = j
+        return names
+
+    def _setup_collision_groups(self) -> None:
+        c = self.client
+        for body in (self.plane_id, *self.stairs.body_ids):
+            c.setCollisionFilterGroupMask(body, -1, _TERRAIN_GROUP, _ALL)
+        for link in range(-1, c.getNumJoints(self.robot_id)):
+            c.setCollisionFilterGroupMask(self.robot_id, link, _ROBOT_GROUP, _TERRAIN_GROUP)
+
+    # ---- episode reset --------------------------------------------------------------------------
+
+    def place_stairs(self, flight: Flight) -> None:
+        self.stairs.place(flight)
+
+    def reset_robot(self, base_pos_m: FloatArray, yaw_rad: float, joint_pos_rad: FloatArray) -> None:
+        """Put the robot at rest at a pose: base position (3,), heading, joint positions (J,)."""
+        c = self.client
+        quat = c.getQuaternionFromEuler((0.0, 0.0, yaw_rad))
+        c.resetBasePositionAndOrientation(self.robot_id, base_pos_m.tolist(), quat)
+        c.resetBaseVelocity(self.robot_id, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+        for joint, q in zip(self.joint_ids, joint_pos_rad, strict=True):
+            c.resetJointState(self.robot_id, joint, float(q), 0.0)
+        self._joint_cache = None
+
+    # ---- stepping -------------------------------------------------------------------------------
+
+    def _read_joints(self) -> tuple[FloatArray, FloatArray]:
+        states = self.client.getJointStates(self.robot_id, self.joint_ids)
+        n = len(states)
+        q = np.fromiter((s[0] for s in states), dtype=np.float64, count=n)
+        qd = np.fromiter((s[1] for s in states), dtype=np.float64, count=n)
+        return q, qd
+
+    def step(self, q_target_rad: FloatArray) -> StepTorques:
+        """Advance one control step: `decimation` physics substeps of PD torque control.
+
+        Joint states are read once per substep (the PD law needs them); the read at the end of a
+        control step is reused by the next step's first substep, since the physics has not moved.
+        """
+        c = self.client
+        decimation = self.sim.decimation
+        sum_sq = np.zeros(len(self.joint_ids))
+        sum_power = 0.0
+        tau = sum_sq
+        q, qd = self._joint_cache if self._joint_cache is not None else self._read_joints()
+        for substep in range(decimation):
+            if substep:
+                q, qd = self._read_joints()
+            tau = self.actuator.torques(q_target_rad, q, qd)
+            c.setJointMotorControlArray(self.robot_id, self.joint_ids, pybullet.TORQUE_CONTROL, forces=tau)
+            c.stepSimulation()
+            sum_sq += tau * tau
+            sum_power += float(np.abs(tau * qd).sum())
+        self._joint_cache = None
+        return StepTorques(tau, sum_sq / decimation, sum_power / decimation)
+
+    def read_state(self) -> RobotState:
+        """One batched read of base pose, base velocity and joint states."""
+        c = self.client
+        pos, quat = c.getBasePositionAndOrientation(self.robot_id)
+        lin, ang = c.getBaseVelocity(self.robot_id)
+        q, qd = self._read_joints()
+        self._joint_cache = (q, qd)
+        return RobotState(np.array(pos), np.array(quat), np.array(lin), np.array(ang), q, qd)
+
+    def contacts(self) -> Contacts:
+        """Classify the robot's current contact points by link (one getContactPoints call)."""
+        feet = np.zeros(len(self.foot_link_ids), dtype=bool)
+        base = thigh = False
+        body_links: set[int] = set()
+        for point in self.client.getContactPoints(bodyA=self.robot_id):
+            link = point[3]
+            if link in self._foot_index:
+                feet[self._foot_index[link]] = True
+            elif link == -1:
+                base = True
+            else:
+                body_links.add(link)
+                thigh = thigh or link in self.thigh_link_ids
+        return Contacts(feet, base, thigh, len(body_links))
+
+    def foot_velocities(self) -> FloatArray:
+        """(F, 3) world-frame linear velocities of the feet in m/s."""
+        states = self.client.getLinkStates(self.robot_id, self.foot_link_ids, computeLinkVelocity=1)
+        return np.array([s[6] for s in states])
+
+    def terrain_heights(self, xy_m: FloatArray) -> FloatArray:
+        """(N,) terrain surface height in m under each of the (N, 2) world xy points.
+
+        One batched ray cast straight down that sees only terrain (ground and stairs), not the robot.
+        """
+        n = len(xy_m)
+        start = np.column_stack([xy_m, np.full(n, self._ray_top_m)])
+        end = np.column_stack([xy_m, np.full(n, -1.0)])
+        hits = self.client.rayTestBatch(start.tolist(), end.tolist(), collisionFilterMask=_TERRAIN_GROUP)
+        return np.array([h[3][2] if h[0] >= 0 else 0.0 for h in hits])
+
+    def render(self, width: int, height: int, target: FloatArray) -> NDArray[np.uint8]:
+        """(H, W, 3) RGB image from a camera that looks at `target` (3,) from behind and to the side."""
+        c = self.client
+        view = c.computeViewMatrixFromYawPitchRoll(
+            cameraTargetPosition=target.tolist(),
+            distance=1.6,
+            yaw=40.0,
+            pitch=-25.0,
+            roll=0.0,
+            upAxisIndex=2,
+        )
+        proj = c.computeProjectionMatrixFOV(fov=60.0, aspect=width / height, nearVal=0.05, farVal=20.0)
+        _, _, rgba, _, _ = c.getCameraImage(width, height, view, proj, renderer=pybullet.ER_TINY_RENDERER)
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3]
+
+    def close(self) -> None:
+        with contextlib.suppress(pybullet.error):  # already disconnected
+            self.client.disconnect()

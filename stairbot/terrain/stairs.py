@@ -1,0 +1,343 @@
+"""Stair specification and flight geometry (plain numpy, no simulator).
+
+World frame: z up, the robot spawns near (x=0, y=0) facing +x, the ground plane is z = 0. A flight
+of `num_steps` risers starts at x = `start_m`; riser i stands at
+
+    edges_x_m[i] = start_m + i * tread_m            (i = 0 .. num_steps - 1, metres)
+
+and the robot always walks +x, whichever the direction:
+
+- `Direction.UP`: ground (z = 0) before edge 0, the tread [edge_i, edge_{i+1}) at (i + 1) * riser_m,
+  and the top landing from the last edge on at num_steps * riser_m.
+- `Direction.DOWN`: the robot spawns on a start platform at num_steps * riser_m (x < edge 0), the
+  tread [edge_i, edge_{i+1}) is at (num_steps - 1 - i) * riser_m, and from the last edge on it is
+  the ground at z = 0.
+
+The "final landing" is the region after the last edge (`goal_x_m`); `landing_m` is the length of it
+that the arena must hold (`end_x_m = goal_x_m + landing_m`).
+
+The staircase is the union of a few long, tall boxes that never change size (PyBullet cannot resize
+a collision shape), so only their positions change between episodes. `Flight.tread_boxes_m` and
+`Flight.nosing_boxes_m` say where `stairbot.terrain.build.StairBodies` puts them, and
+`Flight.height_at` evaluates exactly that union, so it agrees with ray casts in the simulator:
+
+- every tread box is `box_length_m(max_length_m)` = `max_length_m + BOX_MARGIN_M` long in x,
+  `width_m` wide in y (centred on y = 0) and reaches from its top down below z = 0;
+- UP: box i has its top at (i + 1) * riser_m and covers x in [edge_i, edge_i + box length); later,
+  higher boxes cover the tops of earlier ones. The top landing therefore stays flat well past
+  `end_x_m` (to goal_x_m + box length >= max_length_m + BOX_MARGIN_M), then drops to the ground;
+- DOWN: the start platform box (top num_steps * riser_m) covers x in [edge_0 - box length, edge_0),
+  so at least BOX_MARGIN_M behind the spawn point; the box of tread i (top (num_steps - 1 - i) *
+  riser_m, i < n - 1) covers x BACKWARD from edge_{i+1}, so a lower box never covers a higher
+  tread. The last tread is the ground plane itself;
+- with nosing, a thin box (NOSING_THICKNESS_M thick, `nosing_m` deep) sticks out of each higher
+  tread over the riser below it: x in [edge_i - nosing_m, edge_i) going UP, [edge_i, edge_i +
+  nosing_m) going DOWN, with its top flush with that tread;
+- with `riser_m = 0` (flat ground, difficulty 0 of the curriculum) no box is placed at all; the
+  edges still exist so `steps_crossed` is defined.
+
+Laterally the stairs span |y| <= width_m / 2; outside that is the ground plane at z = 0 in both
+directions (the DOWN start platform is a box of the same width, not a wall-to-wall floor).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from stairbot.config import check_range
+from stairbot.errors import ConfigError, TerrainError
+
+MAX_RISER_M = 0.30
+"""Highest allowed riser (step height), metres."""
+MIN_TREAD_M = 0.10
+"""Shallowest allowed tread (step depth): a quadruped foothold with some margin, metres."""
+MAX_TREAD_M = 1.0
+MAX_NOSING_M = 0.05
+BOX_MARGIN_M = 2.0
+"""Tread boxes are `max_length_m + BOX_MARGIN_M` long: the DOWN start platform reaches at least this
+far behind the spawn point, and the UP top landing this far past the end of the arena, metres."""
+NOSING_THICKNESS_M = 0.025
+"""Vertical thickness of a nosing box, metres."""
+_EPS_M = 1e-9
+
+
+class Direction(str, enum.Enum):
+    """Which way the flight goes for a robot walking +x."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+def _check(key: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
+    """`check_range` for metres, raising `TerrainError` instead of a plain `ConfigError`."""
+    try:
+        check_range(key, value, low, high, low_open=low_open, unit="m")
+    except ConfigError as exc:
+        raise TerrainError(str(exc)) from None
+
+
+def _check_number(key: str, value: object) -> float:
+    """Return `value` as a float if it is a finite real number (numpy scalars included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TerrainError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def max_steps_that_fit(tread_m: float, start_m: float, landing_m: float, max_length_m: float) -> int:
+    """Largest `num_steps` with `start_m + (num_steps - 1) * tread_m + landing_m <= max_length_m`.
+
+    Returns 0 when not even one step fits (start and landing alone are longer than the arena).
+    """
+    room_m = max_length_m - start_m - landing_m
+    if room_m < -_EPS_M:
+        return 0
+    return math.floor(room_m / tread_m + 1e-9) + 1
+
+
+def box_length_m(max_length_m: float) -> float:
+    """Length in x (metres) of every tread box for an arena of `max_length_m`."""
+    return max_length_m + BOX_MARGIN_M
+
+
+@dataclass(frozen=True)
+class StairSpec:
+    """One straight flight of stairs; also the `stairs:` section of an env preset.
+
+    All lengths in metres. Ranges (checked on construction, `TerrainError` otherwise):
+
+    - `riser_m`: step height, (0, MAX_RISER_M = 0.30]. Flat ground is not a spec: the curriculum
+      passes `riser_m=0.0` to `plan_flight` instead.
+    - `tread_m`: step depth, [MIN_TREAD_M = 0.10, 1.0].
+    - `num_steps`: number of risers, >= 1, and the flight must fit in the arena:
+      `start_m + (num_steps - 1) * tread_m + landing_m <= max_length_m`.
+    - `width_m`: [0.5, 10], centred on y = 0.
+    - `landing_m`: length of the final landing (top landing going up, bottom going down), [0.5, 5].
+    - `start_m`: distance from the spawn point (x = 0) to the first riser, [0.3, 5].
+    - `nosing_m`: overhang of each tread over the riser below, [0, 0.05] and < tread_m / 2.
+    - `direction`: `Direction.UP` or `Direction.DOWN` (a plain "up"/"down" string is converted).
+    - `max_length_m`: length of the arena along x, > 0.
+    """
+
+    riser_m: float = 0.10
+    tread_m: float = 0.30
+    num_steps: int = 6
+    width_m: float = 2.0
+    landing_m: float = 1.0
+    start_m: float = 0.6
+    nosing_m: float = 0.0
+    direction: Direction = Direction.UP
+    max_length_m: float = 8.0
+
+    def __post_init__(self) -> None:
+        float_keys = ("riser_m", "tread_m", "width_m", "landing_m", "start_m", "nosing_m")
+        for key in (*float_keys, "max_length_m"):
+            object.__setattr__(self, key, _check_number(key, getattr(self, key)))
+        _check("riser_m", self.riser_m, 0.0, MAX_RISER_M, low_open=True)
+        _check("tread_m", self.tread_m, MIN_TREAD_M, MAX_TREAD_M)
+        _check("width_m", self.width_m, 0.5, 10.0)
+        _check("landing_m", self.landing_m, 0.5, 5.0)
+        _check("start_m", self.start_m, 0.3, 5.0)
+        _check("nosing_m", self.nosing_m, 0.0, MAX_NOSING_M)
+        if self.nosing_m >= self.tread_m / 2:
+            raise TerrainError(
+                f"nosing_m must be in [0, {MAX_NOSING_M:g}] m and < tread_m / 2 = "
+                f"{self.tread_m / 2:g} m, got {self.nosing_m!r}"
+            )
+        try:
+            object.__setattr__(self, "direction", Direction(self.direction))
+        except ValueError:
+            raise TerrainError(
+                f"direction must be one of {[d.value for d in Direction]}, got {self.direction!r}"
+            ) from None
+        if isinstance(self.num_steps, bool) or not isinstance(self.num_steps, numbers.Integral):
+            raise TerrainError(f"num_steps must be an integer >= 1, got {self.num_steps!r}")
+        object.__setattr__(self, "num_steps", int(self.num_steps))
+        if self.max_length_m <= 0:
+            raise TerrainError(f"max_length_m must be in (0, inf) m, got {self.max_length_m!r}")
+        most = max_steps_that_fit(self.tread_m, self.start_m, self.landing_m, self.max_length_m)
+        if most < 1:
+            raise TerrainError(
+                f"max_length_m must be >= start_m + landing_m = "
+                f"{self.start_m + self.landing_m:g} m (room for at least one step), "
+                f"got {self.max_length_m!r}"
+            )
+        if not 1 <= self.num_steps <= most:
+            raise TerrainError(
+                f"num_steps must be in [1, {most}] for tread_m = {self.tread_m:g} m "
+                f"(start_m + (num_steps - 1) * tread_m + landing_m <= max_length_m = "
+                f"{self.max_length_m:g} m), got {self.num_steps!r}"
+            )
+
+    @property
+    def total_rise_m(self) -> float:
+        """Height difference between the bottom and the top of the flight, metres."""
+        return self.num_steps * self.riser_m
+
+    @property
+    def length_m(self) -> float:
+        """Length used along x from the spawn point to the end of the final landing, metres."""
+        return self.start_m + (self.num_steps - 1) * self.tread_m + self.landing_m
+
+
+def riser_for_difficulty(difficulty: float, max_riser_m: float = 0.20) -> float:
+    """Riser height (metres) for a curriculum difficulty: 0 -> flat ground, 1 -> max_riser_m.
+
+    Linear in `difficulty`, which must be in [0, 1]; `max_riser_m` must be in (0, MAX_RISER_M].
+    Raises `TerrainError` otherwise.
+    """
+    difficulty = _check_number("difficulty", difficulty)
+    max_riser_m = _check_number("max_riser_m", max_riser_m)
+    try:
+        check_range("difficulty", difficulty, 0.0, 1.0)
+    except ConfigError as exc:
+        raise TerrainError(str(exc)) from None
+    _check("max_riser_m", max_riser_m, 0.0, MAX_RISER_M, low_open=True)
+    return difficulty * max_riser_m
+
+
+def _frozen(a: ArrayLike) -> NDArray[np.float64]:
+    arr = np.array(a, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Flight:
+    """Geometry of one episode's flight: `spec` with its riser replaced by `riser_m`.
+
+    Build it with `plan_flight`. All lengths in metres; n = `num_steps`. Arrays are read-only.
+
+    Attributes:
+        spec: the stair spec (tread, count, width, nosing, direction, arena length).
+        riser_m: step height of this episode, [0, MAX_RISER_M]; 0 is flat ground (no box placed).
+        edges_x_m: (n,) x of each riser, increasing (the robot walks +x).
+        top_heights_m: (n + 1,) surface height of each region: [0] for x < edge 0, [i] for
+            [edge_{i-1}, edge_i), [n] after the last edge (the final landing).
+        spawn_height_m: surface height at x = 0 (0 going up, n * riser_m going down).
+        goal_x_m: x where the final landing begins (the last edge).
+        end_x_m: x where the final landing, `landing_m` long, ends.
+        box_length_m: x length of every tread box (`max_length_m + BOX_MARGIN_M`).
+        tread_boxes_m: (k, 3) rows [x_min, x_max, z_top] of the tread boxes, k = n (or 0 when
+            riser_m = 0). Each box spans |y| <= width_m / 2 and reaches below z = 0. Going down,
+            row 0 is the start platform.
+        nosing_boxes_m: (k, 3) rows [x_min, x_max, z_top] of the nosing boxes (NOSING_THICKNESS_M
+            thick), k = n, or 0 when nosing_m = 0 or riser_m = 0.
+    """
+
+    spec: StairSpec
+    riser_m: float
+    edges_x_m: NDArray[np.float64] = field(init=False, repr=False)
+    top_heights_m: NDArray[np.float64] = field(init=False, repr=False)
+    spawn_height_m: float = field(init=False)
+    goal_x_m: float = field(init=False)
+    end_x_m: float = field(init=False)
+    box_length_m: float = field(init=False)
+    tread_boxes_m: NDArray[np.float64] = field(init=False, repr=False)
+    nosing_boxes_m: NDArray[np.float64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, StairSpec):
+            raise TypeError(f"spec must be a StairSpec, got {type(self.spec).__name__}")
+        riser = _check_number("riser_m", self.riser_m)
+        _check("riser_m", riser, 0.0, MAX_RISER_M)
+        spec = self.spec
+        n = spec.num_steps
+        edges = spec.start_m + spec.tread_m * np.arange(n, dtype=np.float64)
+        length = box_length_m(spec.max_length_m)
+        if spec.direction is Direction.UP:
+            tops = riser * np.arange(n + 1, dtype=np.float64)
+            tread_rows = [(e, e + length, (i + 1) * riser) for i, e in enumerate(edges)]
+            nosing_rows = [(e - spec.nosing_m, e, (i + 1) * riser) for i, e in enumerate(edges)]
+        else:
+            tops = riser * np.arange(n, -1, -1, dtype=np.float64)
+            # Row 0: the start platform, ending at edge 0. Row i >= 1: the tread at (n - i) * riser
+            # that ends at edge i. The last tread (height 0) is the ground plane.
+            tread_rows = [(e - length, e, (n - i) * riser) for i, e in enumerate(edges)]
+            nosing_rows = [(e, e + spec.nosing_m, (n - i) * riser) for i, e in enumerate(edges)]
+        if riser == 0.0:
+            tread_rows, nosing_rows = [], []
+        if spec.nosing_m == 0.0:
+            nosing_rows = []
+        set_ = object.__setattr__
+        set_(self, "riser_m", riser)
+        set_(self, "edges_x_m", _frozen(edges))
+        set_(self, "top_heights_m", _frozen(tops))
+        set_(self, "box_length_m", length)
+        set_(self, "tread_boxes_m", _frozen(np.reshape(tread_rows, (-1, 3))))
+        set_(self, "nosing_boxes_m", _frozen(np.reshape(nosing_rows, (-1, 3))))
+        set_(self, "goal_x_m", float(edges[-1]))
+        set_(self, "end_x_m", float(edges[-1] + spec.landing_m))
+        set_(self, "spawn_height_m", float(self.height_at(0.0)))
+
+    # ---- spec pass-through --------------------------------------------------------------------
+    @property
+    def direction(self) -> Direction:
+        return self.spec.direction
+
+    @property
+    def tread_m(self) -> float:
+        return self.spec.tread_m
+
+    @property
+    def num_steps(self) -> int:
+        return self.spec.num_steps
+
+    @property
+    def width_m(self) -> float:
+        return self.spec.width_m
+
+    @property
+    def nosing_m(self) -> float:
+        return self.spec.nosing_m
+
+    @property
+    def total_rise_m(self) -> float:
+        """num_steps * riser_m, metres."""
+        return self.num_steps * self.riser_m
+
+    # ---- queries ------------------------------------------------------------------------------
+    def height_at(
+        self, x: ArrayLike, y: ArrayLike | None = None, *, include_nosing: bool = False
+    ) -> NDArray[np.float64]:
+        """Surface height (metres) at x (and y), broadcast over the shapes of x and y.
+
+        Evaluates the union of the boxes and the ground plane (z = 0), so it is exactly what a ray
+        cast straight down sees in the simulator. Region boundaries are half-open: at x == edge_i
+        the height is that of the tread after the edge. Without `y` the point is taken on the
+        centre line; with `y`, points with |y| > width_m / 2 are on the ground plane (0).
+        Nosing boxes are ignored unless `include_nosing` is true.
+        """
+        xs = np.asarray(x, dtype=np.float64)
+        if y is not None:
+            ys = np.asarray(y, dtype=np.float64)
+            xs, ys = np.broadcast_arrays(xs, ys)
+        boxes = self.tread_boxes_m
+        if include_nosing and len(self.nosing_boxes_m):
+            boxes = np.concatenate([boxes, self.nosing_boxes_m])
+        heights = np.zeros(xs.shape, dtype=np.float64)
+        for x_min, x_max, z_top in boxes:
+            inside = (xs >= x_min) & (xs < x_max)
+            heights = np.where(inside, np.maximum(heights, z_top), heights)
+        if y is not None:
+            heights = np.where(np.abs(ys) <= self.width_m / 2, heights, 0.0)
+        return heights
+
+    def steps_crossed(self, x: ArrayLike) -> NDArray[np.int64]:
+        """Number of risers with edge x <= x (0 .. num_steps), same shape as `x`."""
+        xs = np.asarray(x, dtype=np.float64)
+        return np.searchsorted(self.edges_x_m, xs, side="right").astype(np.int64)
+
+
+def plan_flight(spec: StairSpec, riser_m: float | None = None) -> Flight:
+    """Geometry of one episode's flight for `spec`, optionally with another riser height.
+
+    `riser_m` (metres) replaces `spec.riser_m`; it may be 0.0 (flat ground, curriculum difficulty
+    0) and must be in [0, MAX_RISER_M] (`TerrainError` otherwise).
+    """
+    return Flight(spec=spec, riser_m=spec.riser_m if riser_m is None else riser_m)

@@ -1,0 +1,251 @@
+"""The StairClimb env: API conformance, reward bookkeeping, physics sanity, termination, leaks."""
+
+from __future__ import annotations
+
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from stable_baselines3.common.vec_env import SubprocVecEnv
+
+import stairbot
+from stairbot.envs.stair_climb import StairClimbEnv
+from stairbot.errors import ConfigError
+from stairbot.observations import observation_size
+
+ENV_IDS = sorted(stairbot.ENV_PRESETS)
+
+
+def rollout(env: gym.Env, seed: int, steps: int, action_seed: int = 0) -> list[tuple]:
+    """(obs, reward, terminated, info) for `steps` random-action steps, resetting on episode end."""
+    rng = np.random.default_rng(action_seed)
+    obs, _ = env.reset(seed=seed)
+    out = [(obs, 0.0, False, {})]
+    for _ in range(steps):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        out.append((obs, reward, terminated, info))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return out
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_gymnasium_and_sb3_check_env(env_id: str) -> None:
+    env = gym.make(env_id)
+    try:
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped, warn=True)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reward_equals_sum_of_weighted_terms(env_id: str) -> None:
+    env = gym.make(env_id)
+    seen_terms: set[str] = set()
+    for _, reward, _, info in rollout(env, seed=1, steps=150)[1:]:
+        terms = info["reward_terms"]
+        assert reward == pytest.approx(sum(terms.values()), abs=1e-9)
+        seen_terms |= set(terms)
+    env.close()
+    weights = env.unwrapped.config.rewards
+    assert seen_terms == {name for name, w in weights.items() if w != 0.0}
+
+
+def test_same_seed_and_actions_give_identical_trajectories() -> None:
+    first = rollout(gym.make("stairbot/StairClimb-v0"), seed=7, steps=120)
+    second = rollout(gym.make("stairbot/StairClimb-v0"), seed=7, steps=120)
+    for (o1, r1, t1, _), (o2, r2, t2, _) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        assert r1 == r2 and t1 == t2
+    other_seed = rollout(gym.make("stairbot/StairClimb-v0"), seed=8, steps=5)
+    assert not np.array_equal(first[0][0], other_seed[0][0])
+
+
+def test_reset_with_the_same_seed_replays_the_episode_in_the_same_env() -> None:
+    env = gym.make("stairbot/StairClimb-v0")
+    first = rollout(env, seed=3, steps=60)
+    rollout(env, seed=99, steps=30)  # disturb the world in between
+    again = rollout(env, seed=3, steps=60)
+    for (o1, r1, _, _), (o2, r2, _, _) in zip(first, again, strict=True):
+        np.testing.assert_allclose(o1, o2, atol=1e-6)
+        assert r1 == pytest.approx(r2, abs=1e-6)
+
+
+def test_zero_action_stands_on_flat_ground_for_5_seconds() -> None:
+    env = gym.make("stairbot/StairClimb-v0", difficulty=0.0)
+    env.reset(seed=0)
+    base = env.unwrapped
+    nominal = base.robot_spec.nominal_base_height_m
+    steps = round(5.0 / base.dt)
+    zero = np.zeros(env.action_space.shape, np.float32)
+    for _ in range(steps):
+        _, _, terminated, truncated, info = env.step(zero)
+        assert not terminated, info["termination_reason"]
+        assert not truncated
+    state = base.world.read_state()
+    assert state.base_pos_m[2] == pytest.approx(nominal, abs=0.03)
+    # Level within 5 degrees (a PD stand sags a little: the static error of kp under the load).
+    assert np.linalg.norm(state.projected_gravity[:2]) < np.sin(np.radians(5.0))
+    assert np.abs(state.base_lin_vel_mps).max() < 0.02  # at rest
+    assert base.world.contacts().foot_contact.all()
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_tipped_over_robot_terminates_with_fall_and_pays_the_penalty(env_id: str) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    base = env.unwrapped
+    world = base.world
+    state = world.read_state()
+    rolled = world.client.getQuaternionFromEuler((np.pi / 2, 0.0, 0.0))
+    world.client.resetBasePositionAndOrientation(world.robot_id, state.base_pos_m.tolist(), rolled)
+    world.read_state()
+    _, reward, terminated, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert terminated
+    assert info["termination_reason"] == "fall"
+    assert info["reward_terms"]["fall"] == base.config.rewards["fall"]
+    assert reward < 0
+    env.close()
+
+
+def test_reaching_the_top_landing_is_a_success() -> None:
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.12)
+    env.reset(seed=0)
+    base = env.unwrapped
+    flight = base._flight
+    x = float(flight.goal_x_m + base.config.termination.success_margin_m + 0.1)
+    z = float(flight.height_at(np.array([x]))[0]) + base.robot_spec.nominal_base_height_m + 0.02
+    base.world.reset_robot(np.array([x, 0.0, z]), 0.0, base.robot_spec.default_pose_rad)
+    base._state = base.world.read_state()
+    _, _, terminated, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert terminated and info["success"] and info["termination_reason"] == "success"
+    assert info["reward_terms"]["success"] == base.config.rewards["success"]
+    assert info["steps_climbed"] == flight.num_steps
+    assert info["reward_terms"]["new_steps"] == base.config.rewards["new_steps"] * flight.num_steps
+    env.close()
+
+
+def test_keyword_overrides_reach_the_world() -> None:
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.17, tread_m=0.28, num_steps=4, direction="down")
+    _, info = env.reset(seed=0)
+    assert info["riser_m"] == pytest.approx(0.17)
+    assert info["tread_m"] == pytest.approx(0.28)
+    assert info["num_steps"] == 4
+    assert info["direction"] == "down"
+    # The robot spawns on the top platform going down.
+    z = env.unwrapped.world.read_state().base_pos_m[2]
+    assert z > 4 * 0.17
+    env.close()
+
+
+def test_difficulty_maps_to_riser_and_can_change_at_reset() -> None:
+    env = gym.make("stairbot/StairClimb-v0", difficulty=0.5)
+    _, info = env.reset(seed=0)
+    assert info["riser_m"] == pytest.approx(0.10)
+    _, info = env.reset(seed=0, options={"difficulty": 1.0})
+    assert info["riser_m"] == pytest.approx(0.20)
+    assert info["difficulty"] == 1.0
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"riser_m": -0.05}, r"stairs\.riser_m must be in \(0"),
+        ({"direction": "sideways"}, r"stairs\.direction must be one of"),
+        ({"overrides": {"rewards.jump_high": 1.0}}, r"unknown reward term.*jump_high.*valid terms"),
+        ({"overrides": {"stairs.colour": "red"}}, r"stairs\.colour"),
+        ({"robot": "hexapod9000"}, r"hexapod9000"),
+        ({"preset": "no_such_preset"}, r"no envs preset named 'no_such_preset'"),
+    ],
+)
+def test_bad_arguments_raise_errors_naming_the_key(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        StairClimbEnv(**kwargs)
+
+
+def test_observation_size_derives_from_the_layout() -> None:
+    env = StairClimbEnv()
+    assert env.observation_space.shape == (observation_size(env.obs_layout),)
+    names = [term.name for term in env.obs_layout]
+    assert names[-1] == "height_scan"
+    blind = StairClimbEnv(overrides={"observation.height_scan.enabled": False})
+    assert blind.observation_space.shape[0] == env.observation_space.shape[0] - env.obs_layout[-1].size
+    assert blind.observation_space.shape == (3 + 3 + 3 + 3 * 12,)
+
+
+def test_height_scan_sees_the_first_step_ahead() -> None:
+    env = StairClimbEnv(riser_m=0.15)
+    obs, _ = env.reset(seed=0)
+    scan = env.obs_layout[-1]
+    values = obs[-scan.size :] / scan.scale
+    grid = values.reshape(len(env.config.observation.height_scan.x_points_m), -1)
+    # Points under the robot see the floor (~0 m below the stance floor); points 0.75 m ahead are
+    # past the first riser (0.6 m ahead, +-jitter) and see it 0.15 m higher.
+    assert np.abs(grid[2]).max() < 0.03
+    assert grid[-1] == pytest.approx(np.full(grid.shape[1], 0.15), abs=0.03)
+    env.close()
+
+
+def test_env_pickles_and_runs_under_subproc_vec_env() -> None:
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.12)
+    env.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(env.unwrapped))
+    assert clone.config == env.unwrapped.config
+    _, info = clone.reset(seed=0)
+    assert info["riser_m"] == pytest.approx(0.12)
+    clone.close()
+    env.close()
+
+    # Workers are fresh interpreters: the "stairbot:" prefix makes Gymnasium import the package there.
+    vec = SubprocVecEnv([lambda: gym.make("stairbot:stairbot/StairClimb-v0", riser_m=0.12)] * 2)
+    try:
+        vec.seed(0)
+        obs = vec.reset()
+        assert obs.shape == (2, *env.observation_space.shape)
+        for _ in range(20):
+            obs, rewards, _, infos = vec.step(np.zeros((2, 12), np.float32))
+        assert np.isfinite(obs).all() and np.isfinite(rewards).all()
+        assert all("reward_terms" in info for info in infos)
+        assert vec.env_method("set_difficulty", 0.3) == [None, None]
+    finally:
+        vec.close()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def test_1000_resets_leak_neither_bodies_nor_memory() -> None:
+    env = gym.make("stairbot/StairClimb-v0")
+    base = env.unwrapped
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    num_bodies = base.world.client.getNumBodies()
+    for i in range(100):  # warm up allocator caches
+        env.reset(seed=i, options={"difficulty": float(rng.uniform())})
+    rss = _rss_bytes()
+    for i in range(1000):
+        env.reset(seed=i, options={"difficulty": float(rng.uniform())})
+        if i % 100 == 0:
+            env.step(np.zeros(12, np.float32))
+    assert base.world.client.getNumBodies() == num_bodies
+    growth_mb = (_rss_bytes() - rss) / 2**20
+    assert growth_mb < 5.0, f"RSS grew by {growth_mb:.1f} MB over 1000 resets"
+    env.close()
+
+
+def test_rgb_array_render_shows_something() -> None:
+    env = gym.make("stairbot/StairClimb-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (360, 480, 3) and frame.dtype == np.uint8
+    assert frame.std() > 10  # not a blank image
+    env.close()
