@@ -3,12 +3,15 @@
 The raw loop is the floor any env on this simulator pays: the same scene (ground, robot, stairs), the
 same physics step, substeps, solver settings and PD law, one `getJointStates` per substep, and one
 batched base + joint read per control step, with no Gymnasium env, observation, reward or
-termination logic around it. The env is measured on the same preset with random actions, resets
-included. Both run on one process and on one process per core.
+termination logic around it. The env runs first on the preset with random actions, resets included;
+the raw loop then replays its exact script (the same actions, and the same spawn poses at the same
+steps), so both simulate the same trajectory and the physics costs the same in both. Both run on one
+process and on one process per core.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import time
@@ -25,10 +28,22 @@ from stairbot.sim.actuators import PDActuator
 from stairbot.terrain.build import StairBodies
 from stairbot.terrain.stairs import plan_flight
 
-# Random actions are drawn in [-ACTION_AMPLITUDE, ACTION_AMPLITUDE] for both loops.
+# Random actions are drawn in [-ACTION_AMPLITUDE, ACTION_AMPLITUDE].
 ACTION_AMPLITUDE = 0.5
-# The raw loop puts the robot back at its spawn pose this often (control steps), like an episode.
-RAW_EPISODE_STEPS = 200
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the env loop did, for the raw loop to replay.
+
+    Attributes:
+        actions: (steps, J) actions in [-1, 1].
+        spawns: {step index: (base position (3,), base quaternion xyzw (4,))} of each reset; the
+            robot is put there, at rest in its default pose, before that step.
+    """
+
+    actions: np.ndarray
+    spawns: dict[int, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -45,8 +60,8 @@ class BenchResult:
         return self.steps / self.seconds
 
 
-def raw_loop(preset: str, steps: int, seed: int = 0) -> float:
-    """Seconds for `steps` control steps of the bare PyBullet loop on the preset's scene."""
+def raw_loop(preset: str, script: Script) -> float:
+    """Seconds for the bare PyBullet loop to replay `script` on the preset's scene."""
     cfg = load_env_config(preset)
     spec = load_robot_spec(cfg.robot)
     sim = cfg.sim
@@ -73,96 +88,113 @@ def raw_loop(preset: str, steps: int, seed: int = 0) -> float:
         joints = [names[n] for n in spec.joint_names]
         c.setJointMotorControlArray(robot, joints, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(joints))
         pd = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
-        spawn = (0.0, 0.0, flight.spawn_height_m + spec.nominal_base_height_m + 0.02)
-        rng = np.random.default_rng(seed)
         default = spec.default_pose_rad
-        scale = cfg.control.action_scale_rad
+        targets = default + cfg.control.action_scale_rad * np.clip(script.actions, -1.0, 1.0)
 
-        def reset() -> None:
-            c.resetBasePositionAndOrientation(robot, spawn, (0.0, 0.0, 0.0, 1.0))
+        def reset(position: np.ndarray, quaternion: np.ndarray) -> None:
+            c.resetBasePositionAndOrientation(robot, position.tolist(), quaternion.tolist())
             c.resetBaseVelocity(robot, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
             for joint, q in zip(joints, default, strict=True):
                 c.resetJointState(robot, joint, float(q), 0.0)
 
-        def read_joints() -> tuple[np.ndarray, np.ndarray]:
-            states = c.getJointStates(robot, joints)
-            q = np.fromiter((s[0] for s in states), np.float64, len(states))
-            qd = np.fromiter((s[1] for s in states), np.float64, len(states))
-            return q, qd
+        # Bound once to the client, as the env's World does: BulletClient's per-call wrapper is not
+        # part of the floor this loop measures.
+        cid = c._client
+        step_simulation = functools.partial(pybullet.stepSimulation, physicsClientId=cid)
+        get_joint_states = functools.partial(pybullet.getJointStates, robot, joints, physicsClientId=cid)
+        set_torques = functools.partial(
+            pybullet.setJointMotorControlArray, robot, joints, pybullet.TORQUE_CONTROL, physicsClientId=cid
+        )
 
-        reset()
+        def read_joints() -> tuple[np.ndarray, np.ndarray]:
+            q, qd, _, _ = zip(*get_joint_states(), strict=True)
+            return np.array(q), np.array(qd)
+
         q, qd = read_joints()
         start = time.perf_counter()
-        for step in range(steps):
-            if step % RAW_EPISODE_STEPS == 0:
-                reset()
+        for step, target in enumerate(targets):
+            if step in script.spawns:
+                reset(*script.spawns[step])
                 q, qd = read_joints()
-            target = default + scale * rng.uniform(-ACTION_AMPLITUDE, ACTION_AMPLITUDE, len(joints))
             for substep in range(sim.decimation):
                 if substep:
                     q, qd = read_joints()
-                c.setJointMotorControlArray(
-                    robot, joints, pybullet.TORQUE_CONTROL, forces=pd.torques(target, q, qd)
-                )
-                c.stepSimulation()
-            c.getBasePositionAndOrientation(robot)
-            c.getBaseVelocity(robot)
+                set_torques(forces=pd.torques(target, q, qd).tolist())
+                step_simulation()
+            pybullet.getBasePositionAndOrientation(robot, physicsClientId=cid)
+            pybullet.getBaseVelocity(robot, physicsClientId=cid)
             q, qd = read_joints()
         return time.perf_counter() - start
     finally:
         c.disconnect()
 
 
-def env_loop(preset: str, steps: int, seed: int = 0) -> float:
-    """Seconds for `steps` steps of the registered env on `preset`, random actions, resets included."""
+def env_loop(preset: str, steps: int, seed: int = 0) -> tuple[float, Script]:
+    """Seconds for `steps` random-action steps of the env on `preset` (resets included), and the
+    script of what it did."""
     import gymnasium as gym
 
     import stairbot  # noqa: F401  (registers the env ids)
 
     env = gym.make("stairbot/StairClimb-v0", preset=preset)
     try:
-        rng = np.random.default_rng(seed)
-        env.reset(seed=seed)
+        num_joints = env.unwrapped.robot_spec.num_joints  # type: ignore[attr-defined]
+        actions = np.random.default_rng(seed).uniform(
+            -ACTION_AMPLITUDE, ACTION_AMPLITUDE, (steps, num_joints)
+        )
+        spawns = {}
+
+        def reset(step: int, seed: int | None = None) -> None:
+            env.reset(seed=seed)
+            state = env.unwrapped.world.read_state()  # type: ignore[attr-defined]
+            spawns[step] = (state.base_pos_m, state.base_quat_xyzw)
+
+        reset(0, seed)
         start = time.perf_counter()
-        for _ in range(steps):
-            action = rng.uniform(-ACTION_AMPLITUDE, ACTION_AMPLITUDE, env.action_space.shape)
-            _, _, terminated, truncated, _ = env.step(action.astype(np.float32))
+        for step, action in enumerate(actions.astype(np.float32)):
+            _, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
-                env.reset()
-        return time.perf_counter() - start
+                reset(step + 1)
+        return time.perf_counter() - start, Script(actions, spawns)
     finally:
         env.close()
 
 
-_LOOPS = {"raw": raw_loop, "env": env_loop}
+def _env_worker(args: tuple[str, int, int]) -> tuple[float, Script]:
+    preset, steps, seed = args
+    return env_loop(preset, steps, seed)
 
 
-def _worker(args: tuple[str, str, int, int]) -> float:
-    loop, preset, steps, seed = args
-    return _LOOPS[loop](preset, steps, seed)
+def _raw_worker(args: tuple[str, Script]) -> float:
+    return raw_loop(*args)
 
 
-def measure(loop: str, preset: str, steps: int, processes: int) -> BenchResult:
-    """Run `loop` ('raw' or 'env') in `processes` parallel processes of `steps` steps each."""
+def measure(preset: str, steps: int, processes: int) -> tuple[BenchResult, BenchResult]:
+    """(raw, env) throughput with `processes` parallel processes of `steps` steps each."""
     if processes == 1:
-        seconds = _LOOPS[loop](preset, steps, 0)
+        env_seconds, script = env_loop(preset, steps, 0)
+        raw_seconds = raw_loop(preset, script)
     else:
         ctx = mp.get_context("spawn")  # a fresh interpreter per worker, as SubprocVecEnv does
         with ctx.Pool(processes) as pool:
             # Wall time of the slowest worker; workers start together inside the pool.
-            seconds = max(pool.map(_worker, [(loop, preset, steps, s) for s in range(processes)]))
-    return BenchResult(loop, processes, steps * processes, seconds)
+            env_runs = pool.map(_env_worker, [(preset, steps, seed) for seed in range(processes)])
+            raw_times = pool.map(_raw_worker, [(preset, script) for _, script in env_runs])
+        env_seconds, raw_seconds = max(t for t, _ in env_runs), max(raw_times)
+    total = steps * processes
+    return BenchResult("raw", processes, total, raw_seconds), BenchResult(
+        "env", processes, total, env_seconds
+    )
 
 
 def run(preset: str = "stairs_up", steps: int = 2000, processes: int | None = None) -> list[BenchResult]:
     """Measure raw and env loops on one process and on one process per core; print a table."""
     per_core = processes or os.cpu_count() or 1
-    results = []
+    results: list[BenchResult] = []
     print(f"preset {preset}, {steps} control steps per process, random actions")
     print(f"{'loop':<6}{'processes':>10}{'steps/s':>12}{'env/raw':>10}")
     for n in dict.fromkeys((1, per_core)):
-        raw = measure("raw", preset, steps, n)
-        env = measure("env", preset, steps, n)
+        raw, env = measure(preset, steps, n)
         results += [raw, env]
         print(f"{'raw':<6}{n:>10}{raw.steps_per_s:>12.0f}{'':>10}")
         print(f"{'env':<6}{n:>10}{env.steps_per_s:>12.0f}{env.steps_per_s / raw.steps_per_s:>10.2f}")

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium.utils import EzPickle
 from numpy.typing import NDArray
 
-from stairbot.envs.config import EnvConfig, load_env_config
+from stairbot.envs.config import EnvConfig, HeightSource, load_env_config
 from stairbot.observations import OBS_CLIP, assemble, observation_layout, observation_size
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
@@ -339,7 +339,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         yaw = state.yaw_rad
         rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
         points = state.base_pos_m[:2] + self._scan_offsets @ rot.T
-        heights = self.world.terrain_heights(points)
+        if self.config.observation.height_scan.source is HeightSource.RAYS:
+            heights = self.world.terrain_heights(points)
+        else:
+            assert self._flight is not None  # set by reset()
+            heights = self._flight.height_at(points[:, 0], points[:, 1])
         stance_floor = state.base_pos_m[2] - self.robot_spec.nominal_base_height_m
         return np.clip(heights - stance_floor, -1.0, 1.0)
 

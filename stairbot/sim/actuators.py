@@ -37,4 +37,6 @@ class PDActuator:
     def torques(self, q_target_rad: FloatArray, q_rad: FloatArray, qd_rad_s: FloatArray) -> FloatArray:
         """Joint torques (J,) in N·m for targets and the measured positions/velocities, all (J,)."""
         tau = self.kp_nm_per_rad * (q_target_rad - q_rad) - self.kd_nms_per_rad * qd_rad_s
-        return np.clip(tau, -self.torque_limit_nm, self.torque_limit_nm)
+        # minimum/maximum rather than np.clip: a third of the cost on 12-vectors, and this runs
+        # every physics substep.
+        return np.minimum(np.maximum(tau, -self.torque_limit_nm), self.torque_limit_nm)

@@ -240,6 +240,9 @@ class Flight:
     box_length_m: float = field(init=False)
     tread_boxes_m: NDArray[np.float64] = field(init=False, repr=False)
     nosing_boxes_m: NDArray[np.float64] = field(init=False, repr=False)
+    # [x_min, x_max) where the box union equals the step profile: going up, until the last box ends;
+    # going down, from where the start platform begins (boxes are longer than the whole flight).
+    _profile_x_m: tuple[float, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.spec, StairSpec):
@@ -271,6 +274,10 @@ class Flight:
         set_(self, "box_length_m", length)
         set_(self, "tread_boxes_m", _frozen(np.reshape(tread_rows, (-1, 3))))
         set_(self, "nosing_boxes_m", _frozen(np.reshape(nosing_rows, (-1, 3))))
+        profile = (
+            (-np.inf, edges[-1] + length) if spec.direction is Direction.UP else (edges[0] - length, np.inf)
+        )
+        set_(self, "_profile_x_m", (float(profile[0]), float(profile[1])))
         set_(self, "goal_x_m", float(edges[-1]))
         set_(self, "end_x_m", float(edges[-1] + spec.landing_m))
         set_(self, "spawn_height_m", float(self.height_at(0.0)))
@@ -317,6 +324,18 @@ class Flight:
         if y is not None:
             ys = np.asarray(y, dtype=np.float64)
             xs, ys = np.broadcast_arrays(xs, ys)
+        if not include_nosing and np.all((xs >= self._profile_x_m[0]) & (xs < self._profile_x_m[1])):
+            # Fast path (this runs every control step): inside the span where the box union is the
+            # step profile `top_heights_m`, the height is a lookup of the region index.
+            heights = self.top_heights_m[np.searchsorted(self.edges_x_m, xs, side="right")]
+        else:
+            heights = self._box_union_height(xs, include_nosing)
+        if y is not None:
+            heights = np.where(np.abs(ys) <= self.width_m / 2, heights, 0.0)
+        return heights
+
+    def _box_union_height(self, xs: NDArray[np.float64], include_nosing: bool) -> NDArray[np.float64]:
+        """Height of the union of the boxes and the ground plane at x (any x, slow)."""
         boxes = self.tread_boxes_m
         if include_nosing and len(self.nosing_boxes_m):
             boxes = np.concatenate([boxes, self.nosing_boxes_m])
@@ -324,8 +343,6 @@ class Flight:
         for x_min, x_max, z_top in boxes:
             inside = (xs >= x_min) & (xs < x_max)
             heights = np.where(inside, np.maximum(heights, z_top), heights)
-        if y is not None:
-            heights = np.where(np.abs(ys) <= self.width_m / 2, heights, 0.0)
         return heights
 
     def steps_crossed(self, x: ArrayLike) -> NDArray[np.int64]:

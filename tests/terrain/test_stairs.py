@@ -210,3 +210,14 @@ def test_flight_is_immutable() -> None:
         flight.riser_m = 0.2  # type: ignore[misc]
     with pytest.raises(ValueError, match="read-only"):
         flight.edges_x_m[0] = 0.0
+
+
+@pytest.mark.parametrize("direction", [Direction.UP, Direction.DOWN])
+@pytest.mark.parametrize("riser_m", [0.0, 0.07, 0.2])
+def test_height_fast_path_equals_the_box_union_everywhere(direction: Direction, riser_m: float) -> None:
+    flight = plan_flight(StairSpec(riser_m=0.1, num_steps=7, tread_m=0.27, direction=direction), riser_m)
+    xs = np.random.default_rng(0).uniform(-20.0, 20.0, 5000)
+    xs = np.concatenate([xs, flight.edges_x_m, flight.edges_x_m - 1e-9])
+    union = flight._box_union_height(xs, include_nosing=False)
+    np.testing.assert_array_equal([flight.height_at(x) for x in xs], union)  # per point: fast path
+    np.testing.assert_array_equal(flight.height_at(xs), union)  # mixed batch: falls back
