@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import multiprocessing as mp
 import os
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -187,15 +188,24 @@ def measure(preset: str, steps: int, processes: int) -> tuple[BenchResult, Bench
     )
 
 
-def run(preset: str = "stairs_up", steps: int = 2000, processes: int | None = None) -> list[BenchResult]:
-    """Measure raw and env loops on one process and on one process per core; print a table."""
+def run(
+    preset: str = "stairs_up", steps: int = 2000, processes: int | None = None, repeats: int = 3
+) -> list[tuple[BenchResult, BenchResult]]:
+    """Measure raw and env loops on one process and on one process per core, `repeats` times each
+    (the same seeded script each time); print a table with the median and the range of the ratio.
+
+    Returns the (raw, env) pairs of every repeat.
+    """
     per_core = processes or os.cpu_count() or 1
-    results: list[BenchResult] = []
-    print(f"preset {preset}, {steps} control steps per process, random actions")
-    print(f"{'loop':<6}{'processes':>10}{'steps/s':>12}{'env/raw':>10}")
+    pairs: list[tuple[BenchResult, BenchResult]] = []
+    print(f"preset {preset}, {steps} control steps per process, random actions, {repeats} repeats")
+    print(f"{'processes':>10}{'raw steps/s':>14}{'env steps/s':>14}{'env/raw':>10}{'range':>14}")
     for n in dict.fromkeys((1, per_core)):
-        raw, env = measure(preset, steps, n)
-        results += [raw, env]
-        print(f"{'raw':<6}{n:>10}{raw.steps_per_s:>12.0f}{'':>10}")
-        print(f"{'env':<6}{n:>10}{env.steps_per_s:>12.0f}{env.steps_per_s / raw.steps_per_s:>10.2f}")
-    return results
+        runs = [measure(preset, steps, n) for _ in range(repeats)]
+        pairs += runs
+        raw = statistics.median(r.steps_per_s for r, _ in runs)
+        env = statistics.median(e.steps_per_s for _, e in runs)
+        ratios = [e.steps_per_s / r.steps_per_s for r, e in runs]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{n:>10}{raw:>14.0f}{env:>14.0f}{statistics.median(ratios):>10.2f}{spread:>14}")
+    return pairs

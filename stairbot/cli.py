@@ -68,7 +68,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from stairbot import bench
 
-    bench.run(args.preset, args.steps, args.processes)
+    bench.run(args.preset, args.steps, args.processes, args.repeats)
     return 0
 
 
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", default="stairs_up")
     bench.add_argument("--steps", type=int, default=2000, help="control steps per process")
     bench.add_argument("--processes", type=int, default=None, help="default: one per core")
+    bench.add_argument("--repeats", type=int, default=3, help="measurements per row (median shown)")
     bench.set_defaults(func=_bench)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")

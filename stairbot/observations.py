@@ -1,4 +1,5 @@
-"""The observation layout: one list of terms from which sizes, bounds, docs and metadata derive.
+"""The observation layout: one list of terms from which sizes, scale and noise vectors, docs and
+metadata derive.
 
 Each term is (name, size, scale, noise): the policy sees `clip(raw * scale + noise, -clip, clip)`
 concatenated in layout order. Nothing else keeps observation sizes; the env, the docs table and the
@@ -7,7 +8,7 @@ export metadata all read them from `observation_layout(...)`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,64 @@ class ObsTerm:
     description: str = ""
 
 
-def observation_layout(num_joints: int, height_scan_points: int = 0) -> tuple[ObsTerm, ...]:
+class ObservationLayout:
+    """The ordered observation terms and the per-entry vectors derived from them.
+
+    Attributes:
+        terms: the blocks in order.
+        size: total length N.
+        scale: (N,) per-entry scale.
+        noise: (N,) per-entry noise half-width (after scaling).
+    """
+
+    def __init__(self, terms: Sequence[ObsTerm]) -> None:
+        self.terms = tuple(terms)
+        self.size = sum(term.size for term in self.terms)
+        self.scale = np.concatenate([np.full(t.size, t.scale) for t in self.terms])
+        self.noise = np.concatenate([np.full(t.size, t.noise) for t in self.terms])
+        self._has_noise = bool(self.noise.any())
+
+    def __iter__(self) -> Iterator[ObsTerm]:
+        return iter(self.terms)
+
+    def __getitem__(self, name: str) -> ObsTerm:
+        for term in self.terms:
+            if term.name == name:
+                return term
+        raise KeyError(f"no observation term '{name}'; terms: {[t.name for t in self.terms]}")
+
+    def slice(self, name: str) -> slice:
+        """Where the block `name` sits in the observation vector."""
+        start = 0
+        for term in self.terms:
+            if term.name == name:
+                return slice(start, start + term.size)
+            start += term.size
+        raise KeyError(f"no observation term '{name}'; terms: {[t.name for t in self.terms]}")
+
+    def assemble(
+        self, raw: Mapping[str, FloatArray], rng: np.random.Generator | None = None
+    ) -> NDArray[np.float32]:
+        """Concatenate raw term values in layout order, scale, add noise, clip -> (N,) float32."""
+        value = np.concatenate([raw[term.name] for term in self.terms]) * self.scale
+        if self._has_noise and rng is not None:
+            value += rng.uniform(-self.noise, self.noise)
+        return np.clip(value, -OBS_CLIP, OBS_CLIP).astype(np.float32)
+
+    def describe(self) -> str:
+        """A Markdown table of the layout (index range, name, size, scale, meaning)."""
+        rows = ["| indices | name | size | scale | raw value |", "|---|---|---|---|---|"]
+        start = 0
+        for term in self.terms:
+            rows.append(
+                f"| {start}-{start + term.size - 1} | {term.name} | {term.size} | {term.scale:g} "
+                f"| {term.description} |"
+            )
+            start += term.size
+        return "\n".join(rows)
+
+
+def observation_layout(num_joints: int, height_scan_points: int = 0) -> ObservationLayout:
     """The StairClimb observation layout for a robot with `num_joints` joints."""
     terms = [
         ObsTerm("base_ang_vel", 3, 0.25, description="base angular velocity, base frame, rad/s"),
@@ -57,36 +115,4 @@ def observation_layout(num_joints: int, height_scan_points: int = 0) -> tuple[Ob
                 "on the scan grid (x-major), clipped to [-1, 1] m",
             )
         )
-    return tuple(terms)
-
-
-def observation_size(layout: Sequence[ObsTerm]) -> int:
-    return sum(term.size for term in layout)
-
-
-def assemble(
-    layout: Sequence[ObsTerm],
-    raw: Mapping[str, FloatArray],
-    rng: np.random.Generator | None = None,
-) -> NDArray[np.float32]:
-    """Scale, add noise and concatenate the raw term values in layout order -> (size,) float32."""
-    parts = []
-    for term in layout:
-        value = np.asarray(raw[term.name], dtype=np.float64) * term.scale
-        if term.noise and rng is not None:
-            value = value + rng.uniform(-term.noise, term.noise, size=term.size)
-        parts.append(value)
-    return np.clip(np.concatenate(parts), -OBS_CLIP, OBS_CLIP).astype(np.float32)
-
-
-def describe(layout: Sequence[ObsTerm]) -> str:
-    """A Markdown table of the layout (index range, name, size, scale, meaning)."""
-    rows = ["| indices | name | size | scale | raw value |", "|---|---|---|---|---|"]
-    start = 0
-    for term in layout:
-        rows.append(
-            f"| {start}-{start + term.size - 1} | {term.name} | {term.size} | {term.scale:g} "
-            f"| {term.description} |"
-        )
-        start += term.size
-    return "\n".join(rows)
+    return ObservationLayout(terms)

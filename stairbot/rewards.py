@@ -14,6 +14,7 @@ is no penalty on vertical base velocity, which blocks climbing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stairbot.errors import ConfigError
+from stairbot.sim.actuators import AppliedTorques
 
 FloatArray = NDArray[np.float64]
 
@@ -40,8 +42,7 @@ class StepContext:
         action, last_action: (J,) this and the previous action in [-1, 1].
         joint_pos_rad: (J,) joint positions.
         soft_joint_limits_rad: (J, 2) lower and upper soft limits.
-        torque_mean_sq_nm2: (J,) mean of tau^2 over the substeps.
-        mechanical_power_w: mean of sum |tau * qd| over the substeps.
+        torques: what the actuators applied in the substeps of this step.
         foot_contact: (F,) bool.
         foot_first_contact: (F,) bool, touched down in this step.
         foot_air_time_s: (F,) time in the air before this step's touchdown (0 if none).
@@ -63,8 +64,7 @@ class StepContext:
     last_action: FloatArray
     joint_pos_rad: FloatArray
     soft_joint_limits_rad: FloatArray
-    torque_mean_sq_nm2: FloatArray
-    mechanical_power_w: float
+    torques: AppliedTorques
     foot_contact: NDArray[np.bool_]
     foot_first_contact: NDArray[np.bool_]
     foot_air_time_s: FloatArray
@@ -93,7 +93,7 @@ def forward_progress(ctx: StepContext) -> float:
 
 def forward_vel_exp(ctx: StepContext) -> float:
     """exp(-(vx - vx_cmd)^2 / 0.25): tracking of the commanded forward speed, in (0, 1]."""
-    return float(np.exp(-((ctx.base_lin_vel_mps[0] - ctx.command[0]) ** 2) / 0.25))
+    return math.exp(-((float(ctx.base_lin_vel_mps[0]) - float(ctx.command[0])) ** 2) / 0.25)
 
 
 def new_steps(ctx: StepContext) -> float:
@@ -108,23 +108,24 @@ def alive(ctx: StepContext) -> float:
 
 def orientation_l2(ctx: StepContext) -> float:
     """gx^2 + gy^2 of the projected gravity: 0 when the base is level."""
-    return float(ctx.projected_gravity[0] ** 2 + ctx.projected_gravity[1] ** 2)
+    gx, gy, _ = ctx.projected_gravity.tolist()
+    return gx * gx + gy * gy
 
 
 def ang_vel_xy_l2(ctx: StepContext) -> float:
     """Roll and pitch rate squared, (rad/s)^2."""
-    w = ctx.base_ang_vel_body_radps
-    return float(w[0] ** 2 + w[1] ** 2)
+    wx, wy, _ = ctx.base_ang_vel_body_radps.tolist()
+    return wx * wx + wy * wy
 
 
 def torque_l2(ctx: StepContext) -> float:
     """Sum over joints of the mean squared torque, (N·m)^2."""
-    return float(ctx.torque_mean_sq_nm2.sum())
+    return ctx.torques.sum_mean_sq_nm2
 
 
 def energy(ctx: StepContext) -> float:
     """Mechanical power sum_j |tau_j * qd_j|, W (mean over the substeps)."""
-    return ctx.mechanical_power_w
+    return ctx.torques.mean_power_w
 
 
 def action_rate_l2(ctx: StepContext) -> float:
@@ -136,7 +137,7 @@ def joint_limit(ctx: StepContext) -> float:
     """How far joints are beyond their soft limits, summed, rad."""
     low, high = ctx.soft_joint_limits_rad[:, 0], ctx.soft_joint_limits_rad[:, 1]
     q = ctx.joint_pos_rad
-    return float(np.clip(low - q, 0.0, None).sum() + np.clip(q - high, 0.0, None).sum())
+    return float((np.maximum(low - q, 0.0) + np.maximum(q - high, 0.0)).sum())
 
 
 def foot_slip(ctx: StepContext) -> float:

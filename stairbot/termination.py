@@ -6,6 +6,7 @@ Truncation is not decided here: it comes only from the time limit given at regis
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +54,10 @@ class TerminationCheck:
     ) -> TerminationReason:
         """Reason for base position (3,) and projected gravity (3,) on `flight`; NONE if going on."""
         cfg = self.config
-        x, y, z = (float(v) for v in base_pos_m)
-        tilt_rad = float(np.arccos(np.clip(-projected_gravity[2], -1.0, 1.0)))
-        floor_m = float(np.mean(flight.height_at(x + _FOOTPRINT_X_OFFSETS_M)))
+        x, y, z = base_pos_m.tolist()
+        # Scalar math rather than numpy ufuncs: this runs every control step.
+        tilt_rad = math.acos(max(-1.0, min(1.0, -float(projected_gravity[2]))))
+        floor_m = float(flight.height_at(x + _FOOTPRINT_X_OFFSETS_M).sum()) / len(_FOOTPRINT_X_OFFSETS_M)
         min_height_m = cfg.min_base_height_ratio * self.nominal_base_height_m
         if tilt_rad > cfg.max_tilt_rad or z - floor_m < min_height_m:
             return TerminationReason.FALL

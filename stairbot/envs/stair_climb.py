@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from gymnasium.utils import EzPickle
 from numpy.typing import NDArray
 
 from stairbot.envs.config import EnvConfig, HeightSource, load_env_config
-from stairbot.observations import OBS_CLIP, assemble, observation_layout, observation_size
+from stairbot.observations import OBS_CLIP, observation_layout
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
 from stairbot.sim.world import RobotState, World
@@ -144,9 +145,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.dt)}
         num_joints = self.robot_spec.num_joints
         self.action_space = gym.spaces.Box(-1.0, 1.0, (num_joints,), np.float32)
-        self.observation_space = gym.spaces.Box(
-            -OBS_CLIP, OBS_CLIP, (observation_size(self.obs_layout),), np.float32
-        )
+        self.observation_space = gym.spaces.Box(-OBS_CLIP, OBS_CLIP, (self.obs_layout.size,), np.float32)
         self._difficulty = self.config.curriculum.difficulty
         self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
         self._scan_offsets = np.array(
@@ -283,8 +282,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             last_action=self._last_action,
             joint_pos_rad=state.joint_pos_rad,
             soft_joint_limits_rad=self._soft_limits,
-            torque_mean_sq_nm2=torques.mean_sq_nm2,
-            mechanical_power_w=torques.mean_power_w,
+            torques=torques,
             foot_contact=contacts.foot_contact,
             foot_first_contact=first_contact,
             foot_air_time_s=air_time_at_touchdown,
@@ -330,15 +328,14 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "joint_vel": state.joint_vel_radps,
             "last_action": self._last_action,
         }
-        if len(self.obs_layout) > len(raw):
+        if self.config.observation.height_scan.enabled:
             raw["height_scan"] = self._height_scan(state)
-        return assemble(self.obs_layout, raw, self.np_random)
+        return self.obs_layout.assemble(raw, self.np_random)
 
     def _height_scan(self, state: RobotState) -> FloatArray:
         """Terrain height relative to the stance floor on the scan grid (P,), clipped to ±1 m."""
-        yaw = state.yaw_rad
-        rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
-        points = state.base_pos_m[:2] + self._scan_offsets @ rot.T
+        cos_yaw, sin_yaw = math.cos(state.yaw_rad), math.sin(state.yaw_rad)
+        points = state.base_pos_m[:2] + self._scan_offsets @ ((cos_yaw, sin_yaw), (-sin_yaw, cos_yaw))
         if self.config.observation.height_scan.source is HeightSource.RAYS:
             heights = self.world.terrain_heights(points)
         else:

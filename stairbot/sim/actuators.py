@@ -13,6 +13,7 @@ substeps), and it is exactly the law an exported controller runs on the robot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,3 +41,34 @@ class PDActuator:
         # minimum/maximum rather than np.clip: a third of the cost on 12-vectors, and this runs
         # every physics substep.
         return np.minimum(np.maximum(tau, -self.torque_limit_nm), self.torque_limit_nm)
+
+
+@dataclass(frozen=True)
+class AppliedTorques:
+    """What the actuators did over the S physics substeps of one control step.
+
+    The statistics are computed on first use only: most reward presets read one of them or none.
+
+    Attributes:
+        torques_nm: (S, J) torque applied in each substep.
+        joint_vel_radps: (S, J) joint velocity measured in each substep.
+    """
+
+    torques_nm: FloatArray
+    joint_vel_radps: FloatArray
+
+    @property
+    def last_nm(self) -> FloatArray:
+        """(J,) torques of the last substep."""
+        return self.torques_nm[-1]
+
+    @cached_property
+    def sum_mean_sq_nm2(self) -> float:
+        """sum_j mean_s tau_sj^2, (N·m)^2."""
+        flat = self.torques_nm.ravel()
+        return float(flat @ flat) / len(self.torques_nm)
+
+    @cached_property
+    def mean_power_w(self) -> float:
+        """mean_s sum_j |tau_sj * qd_sj|: mechanical power, W."""
+        return float(np.abs(self.torques_nm * self.joint_vel_radps).sum()) / len(self.torques_nm)

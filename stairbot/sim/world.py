@@ -22,7 +22,7 @@ from pybullet_utils.bullet_client import BulletClient
 
 from stairbot.envs.config import SimConfig
 from stairbot.robots.spec import RobotSpec
-from stairbot.sim.actuators import PDActuator
+from stairbot.sim.actuators import AppliedTorques, PDActuator
 from stairbot.terrain.build import StairBodies
 from stairbot.terrain.stairs import Flight, StairSpec
 
@@ -96,21 +96,6 @@ class Contacts:
     base_contact: bool
     thigh_contact: bool
     num_body_contacts: int
-
-
-@dataclass(frozen=True)
-class StepTorques:
-    """Torque statistics over the substeps of one control step.
-
-    Attributes:
-        last_nm: (J,) torques applied in the last substep.
-        mean_sq_nm2: (J,) mean over substeps of tau^2.
-        mean_power_w: mean over substeps of sum_j |tau_j * qd_j| (mechanical power).
-    """
-
-    last_nm: FloatArray
-    mean_sq_nm2: FloatArray
-    mean_power_w: float
 
 
 class World:
@@ -220,7 +205,7 @@ class World:
         q, qd, _, _ = zip(*self._get_joint_states(), strict=True)
         return np.array(q), np.array(qd)
 
-    def step(self, q_target_rad: FloatArray) -> StepTorques:
+    def step(self, q_target_rad: FloatArray) -> AppliedTorques:
         """Advance one control step: `decimation` physics substeps of PD torque control.
 
         Joint states are read once per substep (the PD law needs them); the read at the end of a
@@ -238,8 +223,7 @@ class World:
             self._set_torques(forces=tau.tolist())
             self._step_simulation()
         self._joint_cache = None
-        power_w = np.abs(taus * qds).sum(axis=1)
-        return StepTorques(taus[-1], np.square(taus).mean(axis=0), float(power_w.mean()))
+        return AppliedTorques(taus, qds)
 
     def read_state(self) -> RobotState:
         """One batched read of base pose, base velocity and joint states."""

@@ -14,7 +14,6 @@ from stable_baselines3.common.vec_env import SubprocVecEnv
 import stairbot
 from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.errors import ConfigError
-from stairbot.observations import observation_size
 
 ENV_IDS = sorted(stairbot.ENV_PRESETS)
 
@@ -172,19 +171,21 @@ def test_bad_arguments_raise_errors_naming_the_key(kwargs: dict, message: str) -
 
 def test_observation_size_derives_from_the_layout() -> None:
     env = StairClimbEnv()
-    assert env.observation_space.shape == (observation_size(env.obs_layout),)
+    assert env.observation_space.shape == (sum(term.size for term in env.obs_layout),)
     names = [term.name for term in env.obs_layout]
     assert names[-1] == "height_scan"
+    assert env.obs_layout.slice("height_scan").stop == env.obs_layout.size
     blind = StairClimbEnv(overrides={"observation.height_scan.enabled": False})
-    assert blind.observation_space.shape[0] == env.observation_space.shape[0] - env.obs_layout[-1].size
+    scan_size = env.obs_layout["height_scan"].size
+    assert blind.observation_space.shape[0] == env.observation_space.shape[0] - scan_size
     assert blind.observation_space.shape == (3 + 3 + 3 + 3 * 12,)
 
 
 def test_height_scan_sees_the_first_step_ahead() -> None:
     env = StairClimbEnv(riser_m=0.15)
     obs, _ = env.reset(seed=0)
-    scan = env.obs_layout[-1]
-    values = obs[-scan.size :] / scan.scale
+    scan = env.obs_layout["height_scan"]
+    values = obs[env.obs_layout.slice("height_scan")] / scan.scale
     grid = values.reshape(len(env.config.observation.height_scan.x_points_m), -1)
     # Points under the robot see the floor (~0 m below the stance floor); points 0.75 m ahead are
     # past the first riser (0.6 m ahead, +-jitter) and see it 0.15 m higher.
@@ -198,7 +199,7 @@ def test_height_scan_from_rays_equals_the_flight_profile() -> None:
     profile = StairClimbEnv(**kwargs)
     rays = StairClimbEnv(**kwargs, overrides={"observation.height_scan.source": "rays"})
     actions = np.random.default_rng(0).uniform(-1, 1, (60, 12)).astype(np.float32)
-    scan_size = profile.obs_layout[-1].size
+    scan_size = profile.obs_layout["height_scan"].size
     near_edge_points = 0
     for env in (profile, rays):
         env.reset(seed=4)
