@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -214,12 +215,18 @@ def check_range(
     *,
     low_open: bool = False,
     unit: str = "",
+    error: type[ConfigError] = ConfigError,
 ) -> None:
-    """Raise `ConfigError('<key> must be in [low, high] <unit>, got v')` when `value` is outside."""
+    """Raise `error('<key> must be in [low, high] <unit>, got v')` when `value` is outside.
+
+    NaN and infinities are always rejected (range comparisons alone would let NaN through).
+    """
+    if not math.isfinite(value):
+        raise error(f"{key} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
         lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
         hi = "inf)" if high is None else f"{high:g}]"
         suffix = f" {unit}" if unit else ""
-        raise ConfigError(f"{key} must be in {lo}, {hi}{suffix}, got {value!r}")
+        raise error(f"{key} must be in {lo}, {hi}{suffix}, got {value!r}")

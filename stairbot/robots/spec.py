@@ -56,21 +56,6 @@ FloatArray = NDArray[np.float64]
 Vec3 = tuple[float, float, float]
 
 
-def _check_number(
-    key: str,
-    value: float,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    unit: str = "",
-) -> None:
-    """`check_range`, plus rejecting NaN and infinities (which range comparisons let through)."""
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    check_range(key, value, low, high, low_open=low_open, unit=unit)
-
-
 @dataclass(frozen=True)
 class JointSpec:
     """One actuated joint: its URDF name, standing angle and actuator (PD) parameters."""
@@ -85,10 +70,10 @@ class JointSpec:
         if not self.name.strip():
             raise ConfigError(f"name must be a non-empty joint name, got {self.name!r}")
         limit = _MAX_ABS_ANGLE_RAD
-        _check_number("default_rad", self.default_rad, -limit, limit, unit="rad")
-        _check_number("kp_nm_per_rad", self.kp_nm_per_rad, 0.0, low_open=True, unit="N m/rad")
-        _check_number("kd_nms_per_rad", self.kd_nms_per_rad, 0.0, unit="N m s/rad")
-        _check_number("torque_limit_nm", self.torque_limit_nm, 0.0, low_open=True, unit="N m")
+        check_range("default_rad", self.default_rad, -limit, limit, unit="rad")
+        check_range("kp_nm_per_rad", self.kp_nm_per_rad, 0.0, low_open=True, unit="N m/rad")
+        check_range("kd_nms_per_rad", self.kd_nms_per_rad, 0.0, unit="N m s/rad")
+        check_range("torque_limit_nm", self.torque_limit_nm, 0.0, low_open=True, unit="N m")
 
 
 @dataclass(frozen=True)
@@ -139,8 +124,8 @@ class RobotSpec:
         both = sorted(set(self.foot_links) & set(self.thigh_links))
         if both:
             raise ConfigError(f"thigh_links must not repeat foot links, got {both} in both")
-        _check_number("nominal_base_height_m", self.nominal_base_height_m, 0.0, 5.0, low_open=True, unit="m")
-        _check_number("foot_radius_m", self.foot_radius_m, 0.0, 0.5, unit="m")
+        check_range("nominal_base_height_m", self.nominal_base_height_m, 0.0, 5.0, low_open=True, unit="m")
+        check_range("foot_radius_m", self.foot_radius_m, 0.0, 0.5, unit="m")
 
     # ---- derived values --------------------------------------------------------------------------
 

@@ -74,14 +74,6 @@ class Direction(str, enum.Enum):
     DOWN = "down"
 
 
-def _check(key: str, value: float, low: float, high: float, *, low_open: bool = False) -> None:
-    """`check_range` for metres, raising `TerrainError` instead of a plain `ConfigError`."""
-    try:
-        check_range(key, value, low, high, low_open=low_open, unit="m")
-    except ConfigError as exc:
-        raise TerrainError(str(exc)) from None
-
-
 def _check_number(key: str, value: object) -> float:
     """Return `value` as a float if it is a finite real number (numpy scalars included)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -138,12 +130,12 @@ class StairSpec:
         float_keys = ("riser_m", "tread_m", "width_m", "landing_m", "start_m", "nosing_m")
         for key in (*float_keys, "max_length_m"):
             object.__setattr__(self, key, _check_number(key, getattr(self, key)))
-        _check("riser_m", self.riser_m, 0.0, MAX_RISER_M, low_open=True)
-        _check("tread_m", self.tread_m, MIN_TREAD_M, MAX_TREAD_M)
-        _check("width_m", self.width_m, 0.5, 10.0)
-        _check("landing_m", self.landing_m, 0.5, 5.0)
-        _check("start_m", self.start_m, 0.3, 5.0)
-        _check("nosing_m", self.nosing_m, 0.0, MAX_NOSING_M)
+        check_range("riser_m", self.riser_m, 0.0, MAX_RISER_M, low_open=True, unit="m", error=TerrainError)
+        check_range("tread_m", self.tread_m, MIN_TREAD_M, MAX_TREAD_M, unit="m", error=TerrainError)
+        check_range("width_m", self.width_m, 0.5, 10.0, unit="m", error=TerrainError)
+        check_range("landing_m", self.landing_m, 0.5, 5.0, unit="m", error=TerrainError)
+        check_range("start_m", self.start_m, 0.3, 5.0, unit="m", error=TerrainError)
+        check_range("nosing_m", self.nosing_m, 0.0, MAX_NOSING_M, unit="m", error=TerrainError)
         if self.nosing_m >= self.tread_m / 2:
             raise TerrainError(
                 f"nosing_m must be in [0, {MAX_NOSING_M:g}] m and < tread_m / 2 = "
@@ -193,11 +185,8 @@ def riser_for_difficulty(difficulty: float, max_riser_m: float = 0.20) -> float:
     """
     difficulty = _check_number("difficulty", difficulty)
     max_riser_m = _check_number("max_riser_m", max_riser_m)
-    try:
-        check_range("difficulty", difficulty, 0.0, 1.0)
-    except ConfigError as exc:
-        raise TerrainError(str(exc)) from None
-    _check("max_riser_m", max_riser_m, 0.0, MAX_RISER_M, low_open=True)
+    check_range("difficulty", difficulty, 0.0, 1.0, error=TerrainError)
+    check_range("max_riser_m", max_riser_m, 0.0, MAX_RISER_M, low_open=True, unit="m", error=TerrainError)
     return difficulty * max_riser_m
 
 
@@ -248,7 +237,7 @@ class Flight:
         if not isinstance(self.spec, StairSpec):
             raise TypeError(f"spec must be a StairSpec, got {type(self.spec).__name__}")
         riser = _check_number("riser_m", self.riser_m)
-        _check("riser_m", riser, 0.0, MAX_RISER_M)
+        check_range("riser_m", riser, 0.0, MAX_RISER_M, unit="m", error=TerrainError)
         spec = self.spec
         n = spec.num_steps
         edges = spec.start_m + spec.tread_m * np.arange(n, dtype=np.float64)
