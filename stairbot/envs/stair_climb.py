@@ -346,14 +346,17 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
     @staticmethod
     def _soft_joint_limits(world: World) -> FloatArray:
-        """(J, 2) soft limits: the middle 90 % of each joint's URDF range."""
+        """(J, 2) soft limits: the middle 90 % of each joint's URDF range; +-inf for joints without
+        limits (continuous joints, which PyBullet reports as lower 0 > upper -1)."""
         c = world.client
         limits = np.array(
             [c.getJointInfo(world.robot_id, j)[8:10] for j in world.joint_ids], dtype=np.float64
         )
         mid = limits.mean(axis=1, keepdims=True)
         half = (limits[:, 1:] - limits[:, :1]) / 2 * _SOFT_LIMIT_FRACTION
-        return np.hstack([mid - half, mid + half])
+        soft = np.hstack([mid - half, mid + half])
+        soft[limits[:, 1] <= limits[:, 0]] = (-np.inf, np.inf)
+        return soft
 
     def _follow_camera(self) -> None:
         if self._state is not None:

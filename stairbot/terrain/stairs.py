@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from stairbot.config import check_range
-from stairbot.errors import ConfigError, TerrainError
+from stairbot.errors import TerrainError
 
 MAX_RISER_M = 0.30
 """Highest allowed riser (step height), metres."""

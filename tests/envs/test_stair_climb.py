@@ -14,6 +14,7 @@ from stable_baselines3.common.vec_env import SubprocVecEnv
 import stairbot
 from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.errors import ConfigError
+from stairbot.robots.spec import available_robots
 
 ENV_IDS = sorted(stairbot.ENV_PRESETS)
 
@@ -75,8 +76,9 @@ def test_reset_with_the_same_seed_replays_the_episode_in_the_same_env() -> None:
         assert r1 == pytest.approx(r2, abs=1e-6)
 
 
-def test_zero_action_stands_on_flat_ground_for_5_seconds() -> None:
-    env = gym.make("stairbot/StairClimb-v0", difficulty=0.0)
+@pytest.mark.parametrize("robot", available_robots())
+def test_zero_action_stands_on_flat_ground_for_5_seconds(robot: str) -> None:
+    env = gym.make("stairbot/StairClimb-v0", difficulty=0.0, robot=robot)
     env.reset(seed=0)
     base = env.unwrapped
     nominal = base.robot_spec.nominal_base_height_m
@@ -86,6 +88,8 @@ def test_zero_action_stands_on_flat_ground_for_5_seconds() -> None:
         _, _, terminated, truncated, info = env.step(zero)
         assert not terminated, info["termination_reason"]
         assert not truncated
+    # Standing in the default pose is well inside every joint's limits.
+    assert info["reward_terms"]["joint_limit"] == 0.0
     state = base.world.read_state()
     assert state.base_pos_m[2] == pytest.approx(nominal, abs=0.03)
     # Level within 5 degrees (a PD stand sags a little: the static error of kp under the load).
