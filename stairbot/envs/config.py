@@ -115,16 +115,35 @@ class TerminationConfig:
 class CurriculumConfig:
     """Stair difficulty in [0, 1] maps to riser height: 0 = flat, 1 = max_riser_m.
 
-    `difficulty: null` uses `stairs.riser_m` as given. The training curriculum sets it per env.
+    `difficulty: null` uses `stairs.riser_m` as given. With `adaptive: true` each env runs its own
+    terrain curriculum (legged_gym's rule, per env): after an episode in which the base crossed at
+    least `promote_fraction` of the risers the difficulty rises by `step`; below `demote_fraction`
+    it falls by `step`; it starts at `difficulty` (0 if null).
     """
 
     difficulty: float | None = None
     max_riser_m: float = 0.20
+    adaptive: bool = False
+    step: float = 0.1
+    promote_fraction: float = 0.8
+    demote_fraction: float = 0.35
 
     def __post_init__(self) -> None:
         if self.difficulty is not None:
             check_range("difficulty", self.difficulty, 0.0, 1.0)
         check_range("max_riser_m", self.max_riser_m, 0.20, 0.30, unit="m")
+        check_range("step", self.step, 0.0, 1.0, low_open=True)
+        check_range("promote_fraction", self.promote_fraction, 0.0, 1.0, low_open=True)
+        check_range("demote_fraction", self.demote_fraction, 0.0, self.promote_fraction, unit="(< promote)")
+
+    def next_difficulty(self, difficulty: float, steps_climbed: int, num_steps: int) -> float:
+        """Difficulty for the next episode after one that crossed `steps_climbed` of `num_steps`."""
+        fraction = steps_climbed / num_steps
+        if fraction >= self.promote_fraction:
+            difficulty += self.step
+        elif fraction < self.demote_fraction:
+            difficulty -= self.step
+        return min(1.0, max(0.0, difficulty))
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,16 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     registered time limit (1000 steps = 20 s).
 
     ## Info
-    Every step: `reward_terms`, `termination_reason`, `steps_climbed` (risers crossed by the base,
-    best in the episode), `success`. Reset: the sampled episode parameters (`riser_m`, `tread_m`,
-    `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`), enough to
-    replay a failure exactly.
+    Every step: `reward_terms`, `episode_reward_terms` (their sums so far in the episode),
+    `termination_reason`, `steps_climbed` (risers crossed by the base, best in the episode),
+    `num_steps`, `difficulty`, `success`. Reset: the sampled episode parameters (`riser_m`,
+    `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`),
+    enough to replay a failure exactly.
+
+    ## Curriculum
+    With `curriculum.adaptive: true` the env sets its own difficulty at each reset from the episode
+    that just ended (see `CurriculumConfig`); `set_difficulty` (e.g. through `VecEnv.env_method`)
+    restores a saved level.
 
     ## Arguments
     `preset` (name in `envs/` or a YAML path, default `stairs_up`); keyword overrides `riser_m`,
@@ -146,7 +152,10 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         num_joints = self.robot_spec.num_joints
         self.action_space = gym.spaces.Box(-1.0, 1.0, (num_joints,), np.float32)
         self.observation_space = gym.spaces.Box(-OBS_CLIP, OBS_CLIP, (self.obs_layout.size,), np.float32)
-        self._difficulty = self.config.curriculum.difficulty
+        curriculum = self.config.curriculum
+        self._difficulty = curriculum.difficulty
+        if curriculum.adaptive and self._difficulty is None:
+            self._difficulty = 0.0
         self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
         self._scan_offsets = np.array(
             [(x, y) for x in scan.x_points_m for y in scan.y_points_m], dtype=np.float64
@@ -161,6 +170,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._air_time_s = np.zeros(len(self.robot_spec.foot_links))
         self._foot_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
         self._best_steps = 0
+        self._episode_steps = 0
+        self._episode_terms: dict[str, float] = {}
 
     # ---- properties --------------------------------------------------------------------------------
 
@@ -194,8 +205,13 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
+        curriculum = self.config.curriculum
         if options and "difficulty" in options:
             self.set_difficulty(options["difficulty"])
+        elif curriculum.adaptive and self._flight is not None and self._episode_steps > 0:
+            self._difficulty = curriculum.next_difficulty(
+                self._difficulty or 0.0, self._best_steps, self._flight.num_steps
+            )
         rng = self.np_random
         cfg = self.config
         world = self.world
@@ -219,6 +235,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._air_time_s[:] = 0.0
         self._foot_contact[:] = False
         self._best_steps = 0
+        self._episode_steps = 0
+        self._episode_terms = dict.fromkeys(self.rewards.names, 0.0)
         self._state = world.read_state()
 
         info = {
@@ -294,10 +312,16 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         )
         reward, terms = self.rewards(ctx)
         self._last_action = action64
+        self._episode_steps += 1
+        for name, value in terms.items():
+            self._episode_terms[name] += value
         info = {
             "reward_terms": terms,
+            "episode_reward_terms": dict(self._episode_terms),
             "termination_reason": reason.value,
             "steps_climbed": self._best_steps,
+            "num_steps": flight.num_steps,
+            "difficulty": self._difficulty,
             "success": reason is TerminationReason.SUCCESS,
         }
         if self.render_mode == "human":

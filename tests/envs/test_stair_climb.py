@@ -281,3 +281,47 @@ def test_rgb_array_render_shows_something() -> None:
     assert frame.shape == (360, 480, 3) and frame.dtype == np.uint8
     assert frame.std() > 10  # not a blank image
     env.close()
+
+
+def test_adaptive_curriculum_promotes_after_a_climb_and_demotes_after_a_fall() -> None:
+    env = StairClimbEnv(overrides={"curriculum.adaptive": True, "curriculum.difficulty": 0.5})
+    _, info = env.reset(seed=0)
+    assert info["difficulty"] == 0.5 and info["riser_m"] == pytest.approx(0.10)
+    # Teleport onto the top landing: all risers crossed -> next episode is harder.
+    flight = env._flight
+    x = float(flight.goal_x_m + 0.5)
+    env.world.reset_robot(
+        np.array([x, 0.0, flight.total_rise_m + env.robot_spec.nominal_base_height_m]),
+        0.0,
+        env.robot_spec.default_pose_rad,
+    )
+    env._state = env.world.read_state()
+    _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+    assert terminated and info["success"]
+    _, info = env.reset()
+    assert info["difficulty"] == pytest.approx(0.6)
+    assert info["riser_m"] == pytest.approx(0.12)
+    # Tip over at the start: nothing crossed -> easier.
+    state = env.world.read_state()
+    quat = env.world.client.getQuaternionFromEuler((np.pi / 2, 0.0, 0.0))
+    env.world.client.resetBasePositionAndOrientation(env.world.robot_id, state.base_pos_m.tolist(), quat)
+    _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+    assert terminated and info["termination_reason"] == "fall"
+    _, info = env.reset()
+    assert info["difficulty"] == pytest.approx(0.5)
+    # A reset with no step in between changes nothing.
+    _, info = env.reset()
+    assert info["difficulty"] == pytest.approx(0.5)
+    env.close()
+
+
+def test_episode_reward_terms_sum_the_step_terms() -> None:
+    env = StairClimbEnv()
+    env.reset(seed=0)
+    totals: dict[str, float] = {}
+    for _ in range(30):
+        _, _, _, _, info = env.step(np.zeros(12, np.float32))
+        for name, value in info["reward_terms"].items():
+            totals[name] = totals.get(name, 0.0) + value
+    assert info["episode_reward_terms"] == pytest.approx(totals)
+    env.close()
