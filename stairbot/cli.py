@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +66,62 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from stairbot.training import trainer
+    from stairbot.training.recipe import load_recipe
+    from stairbot.training.run_dir import default_run_path
+
+    if args.resume is not None:
+        if args.recipe is not None or args.overrides or args.seed is not None or args.n_envs:
+            raise StairbotError(
+                "--resume continues a run as it was configured: give only the run directory and, "
+                "optionally, --timesteps (the new total)"
+            )
+        result = trainer.resume(Path(args.resume), args.timesteps)
+    else:
+        if args.recipe is None:
+            raise StairbotError("give a RECIPE (a name in train/ or a YAML path) or --resume RUN_DIR")
+        overrides = list(args.overrides)
+        for key, value in (("total_timesteps", args.timesteps), ("seed", args.seed), ("n_envs", args.n_envs)):
+            if value is not None:
+                overrides.append(f"{key}={value}")
+        recipe = load_recipe(args.recipe, overrides)
+        out = Path(args.out) if args.out else default_run_path(args.recipe)
+        print(f"training {recipe.algorithm.value.upper()} on {recipe.env_preset} -> {out}")
+        result = trainer.train(recipe, out)
+    state = "interrupted at" if result.interrupted else "finished at"
+    print(f"{state} {result.num_timesteps} steps; checkpoint {result.last_checkpoint}")
+    print(f"run directory: {result.run_dir}  (TensorBoard: tensorboard --logdir {result.run_dir / 'tb'})")
+    if result.interrupted:
+        print(f"resume with: stairbot train --resume {result.run_dir}")
+        return 130
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from stairbot.evaluation import evaluate
+    from stairbot.training.policy import load_policy, policy_checkpoint
+    from stairbot.training.run_dir import RunDir
+    from stairbot.training.trainer import eval_overrides
+    from stairbot.training.vec import env_factory
+
+    run = RunDir(Path(args.run_dir))
+    if not run.config.is_file():
+        raise StairbotError(f"{run.path} is not a stairbot run directory (no config.yaml)")
+    checkpoint = policy_checkpoint(run.path, args.checkpoint)
+    policy = load_policy(checkpoint)
+    overrides = eval_overrides(run.recipe())
+    if args.riser_m is not None:
+        overrides["stairs.riser_m"] = args.riser_m
+    report = evaluate(policy, env_factory(run.env_preset, overrides), args.episodes, args.seed)
+    print(f"policy: {checkpoint}")
+    print(report.table())
+    if args.json:
+        report.to_json(Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from stairbot import bench
 
@@ -83,6 +140,27 @@ def _presets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stairbot", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a policy with PPO or SAC from a recipe")
+    train.add_argument("recipe", nargs="?", help="recipe name in train/ or a YAML path")
+    train.add_argument("overrides", nargs="*", help="dotted recipe overrides, e.g. ppo.n_epochs=3")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    train.add_argument("--timesteps", type=int, help="total environment steps (a new total on resume)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--n-envs", type=int, help="parallel environments (subprocesses when > 1)")
+    train.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
+    train.set_defaults(func=_train)
+
+    evaluation = sub.add_parser("eval", help="seeded evaluation of a trained run")
+    evaluation.add_argument("run_dir")
+    evaluation.add_argument("--episodes", type=int, default=20)
+    evaluation.add_argument("--riser-m", type=float, help="riser height (m); default: the recipe's")
+    evaluation.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
+    evaluation.add_argument("--json", help="also write the report as JSON to this file")
+    evaluation.add_argument(
+        "--checkpoint", choices=("best", "latest"), default="best", help="which model (default best)"
+    )
+    evaluation.set_defaults(func=_eval)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")
     demo.add_argument("--preset", default="stairs_up", help="env preset name or YAML path")
@@ -104,7 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may come after options (`train ppo --timesteps 9 ppo.n_epochs=3`); argparse hands
+    # positionals after an option back as extras.
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if args.command != "train" or any("=" not in item or item.startswith("-") for item in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.overrides = [*args.overrides, *extras]
     try:
         return int(args.func(args))
     except StairbotError as exc:

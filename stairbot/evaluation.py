@@ -1,0 +1,124 @@
+"""Seeded evaluation of a policy on stairs: success rate, steps climbed, falls, time to the top.
+
+`evaluate(policy, make_env, episodes, seed)` runs episode i with seed `seed + i` and deterministic
+actions, so the same policy and seed always give the same report. A policy is anything with
+`act(obs) -> action` on raw observations (normalization is the policy's business).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+# Episode endings counted as falls: the robot went down or hit the stairs with its body.
+FALL_REASONS = frozenset({"fall", "base_contact", "thigh_contact"})
+
+
+class Policy(Protocol):
+    def act(self, observation: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Action in [-1, 1] for one raw observation."""
+        ...
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    seed: int
+    success: bool
+    steps_climbed: int
+    num_steps: int
+    termination_reason: str  # "time_limit" when truncated
+    length: int  # control steps
+    duration_s: float
+    episode_return: float
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Aggregates over the episodes (JSON keys as named here)."""
+
+    episodes: int
+    success_rate: float
+    steps_climbed: float  # mean risers crossed per episode
+    falls: int  # episodes ending in fall / base or thigh contact
+    falls_per_episode: float
+    mean_time_to_top_s: float | None  # over successful episodes
+    mean_return: float
+    riser_m: float
+    direction: str
+    results: list[EpisodeResult] = field(repr=False)
+
+    def to_json(self, path: Path | None = None) -> str:
+        text = json.dumps(asdict(self), indent=2)
+        if path is not None:
+            path.write_text(text + "\n")
+        return text
+
+    def table(self) -> str:
+        time_to_top = "-" if self.mean_time_to_top_s is None else f"{self.mean_time_to_top_s:.1f} s"
+        rows = [
+            ("episodes", str(self.episodes)),
+            ("stairs", f"{self.direction}, riser {self.riser_m:.3f} m"),
+            ("success rate", f"{self.success_rate:.0%}"),
+            ("steps climbed (mean)", f"{self.steps_climbed:.2f}"),
+            ("falls", f"{self.falls} ({self.falls_per_episode:.2f} per episode)"),
+            ("time to the top (mean)", time_to_top),
+            ("return (mean)", f"{self.mean_return:.1f}"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult, dict[str, Any]]:
+    """One deterministic episode; returns its result and the reset info."""
+    obs, reset_info = env.reset(seed=seed)
+    total, length = 0.0, 0
+    while True:
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        total += float(reward)
+        length += 1
+        if terminated or truncated:
+            break
+    dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]
+    result = EpisodeResult(
+        seed=seed,
+        success=bool(info["success"]),
+        steps_climbed=int(info["steps_climbed"]),
+        num_steps=int(info["num_steps"]),
+        termination_reason=info["termination_reason"] if terminated else "time_limit",
+        length=length,
+        duration_s=length * dt,
+        episode_return=total,
+    )
+    return result, reset_info
+
+
+def evaluate(policy: Policy, make_env: Callable[[], gym.Env], episodes: int, seed: int = 0) -> EvalReport:
+    """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env."""
+    env = make_env()
+    try:
+        runs = [run_episode(policy, env, seed + i) for i in range(episodes)]
+    finally:
+        env.close()
+    results = [r for r, _ in runs]
+    first_info = runs[0][1]
+    successes = [r for r in results if r.success]
+    falls = sum(r.termination_reason in FALL_REASONS for r in results)
+    return EvalReport(
+        episodes=episodes,
+        success_rate=len(successes) / episodes,
+        steps_climbed=float(np.mean([r.steps_climbed for r in results])),
+        falls=falls,
+        falls_per_episode=falls / episodes,
+        mean_time_to_top_s=float(np.mean([r.duration_s for r in successes])) if successes else None,
+        mean_return=float(np.mean([r.episode_return for r in results])),
+        riser_m=float(first_info["riser_m"]),
+        direction=str(first_info["direction"]),
+        results=results,
+    )

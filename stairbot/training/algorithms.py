@@ -1,0 +1,78 @@
+"""Recipes -> Stable-Baselines3 models (PPO and SAC on the CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+
+from stairbot.errors import ConfigError
+from stairbot.training.recipe import Activation, Algorithm, Recipe
+
+_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {Algorithm.PPO.value: PPO, Algorithm.SAC.value: SAC}
+_ACTIVATIONS: dict[Activation, type[nn.Module]] = {
+    Activation.ELU: nn.ELU,
+    Activation.RELU: nn.ReLU,
+    Activation.TANH: nn.Tanh,
+}
+
+
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    try:
+        return _ALGORITHMS[name]
+    except KeyError:
+        raise ConfigError(f"unknown algorithm {name!r}; known: {sorted(_ALGORITHMS)}") from None
+
+
+def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> BaseAlgorithm:
+    """A fresh PPO or SAC model for `env`, configured by the recipe."""
+    arch = list(recipe.policy.net_arch)
+    activation = _ACTIVATIONS[recipe.policy.activation]
+    common: dict[str, Any] = {
+        "env": env,
+        "seed": recipe.seed,
+        "device": "cpu",
+        "verbose": 0,
+        "tensorboard_log": None if tensorboard_dir is None else str(tensorboard_dir),
+    }
+    if recipe.algorithm is Algorithm.PPO:
+        p = recipe.ppo
+        return PPO(
+            "MlpPolicy",
+            learning_rate=p.learning_rate,
+            n_steps=p.n_steps,
+            batch_size=p.batch_size,
+            n_epochs=p.n_epochs,
+            gamma=p.gamma,
+            gae_lambda=p.gae_lambda,
+            clip_range=p.clip_range,
+            ent_coef=p.ent_coef,
+            vf_coef=p.vf_coef,
+            max_grad_norm=p.max_grad_norm,
+            target_kl=p.target_kl,
+            policy_kwargs={
+                "net_arch": {"pi": arch, "vf": arch},
+                "activation_fn": activation,
+                "log_std_init": recipe.policy.log_std_init,
+            },
+            **common,
+        )
+    s = recipe.sac
+    return SAC(
+        "MlpPolicy",
+        learning_rate=s.learning_rate,
+        buffer_size=s.buffer_size,
+        learning_starts=s.learning_starts,
+        batch_size=s.batch_size,
+        tau=s.tau,
+        gamma=s.gamma,
+        train_freq=s.train_freq,
+        gradient_steps=s.gradient_steps,
+        ent_coef=s.ent_coef,
+        policy_kwargs={"net_arch": {"pi": arch, "qf": arch}, "activation_fn": activation},
+        **common,
+    )

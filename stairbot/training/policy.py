@@ -1,0 +1,54 @@
+"""A trained SB3 policy from a run directory, acting on raw observations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stairbot.training.checkpoints import CheckpointError, list_checkpoints, load_normalization, read_meta
+
+
+class SB3Policy:
+    """`act(raw observation) -> action`: the run's observation normalization, then the SB3 policy
+    with deterministic actions."""
+
+    def __init__(self, model: Any, normalization: dict[str, np.ndarray]) -> None:
+        self.model = model
+        self._normalize = bool(normalization["norm_obs"])
+        self._mean = normalization["obs_mean"]
+        self._std = np.sqrt(normalization["obs_var"] + float(normalization["epsilon"]))
+        self._clip = float(normalization["clip_obs"])
+
+    def normalize(self, observation: NDArray[np.float32]) -> NDArray[np.float32]:
+        if not self._normalize:
+            return observation
+        scaled = np.clip((observation - self._mean) / self._std, -self._clip, self._clip)
+        return scaled.astype(np.float32)
+
+    def act(self, observation: NDArray[np.float32]) -> NDArray[np.float32]:
+        action, _ = self.model.predict(self.normalize(observation), deterministic=True)
+        return np.asarray(action, dtype=np.float32)
+
+
+def policy_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """The checkpoint to act with: `best` (falls back to the latest) or `latest`."""
+    best = run_dir / "best"
+    if which == "best" and best.is_dir():
+        return best
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet (looked in {run_dir / 'checkpoints'})")
+    return checkpoints[-1]
+
+
+def load_policy(checkpoint: Path) -> SB3Policy:
+    """Load a checkpoint's model and normalization statistics (validated)."""
+    from stairbot.training.algorithms import algorithm_class
+    from stairbot.training.checkpoints import load_model
+
+    meta = read_meta(checkpoint)
+    model = load_model(checkpoint, algorithm_class(meta.algorithm))
+    return SB3Policy(model, load_normalization(checkpoint / "normalization.npz"))

@@ -1,0 +1,184 @@
+"""Training recipes: the typed, frozen configuration of a training job.
+
+A recipe is a YAML file in `train/` (or any path). Its `env:` section names an env preset and may
+override any of its sections (`env: {preset: stairs_up, curriculum: {adaptive: true}}`), so dotted
+command-line overrides such as `env.stairs.riser_m=0.12` or `ppo.learning_rate=1e-4` reach every
+number. Unknown keys and bad values raise `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stairbot.config import apply_overrides, check_range, deep_merge, load_dataclass, read_yaml
+from stairbot.envs.config import EnvConfig, read_env_preset
+from stairbot.errors import ConfigError
+from stairbot.paths import resolve_preset
+
+
+class Algorithm(str, enum.Enum):
+    PPO = "ppo"
+    SAC = "sac"
+
+
+class Activation(str, enum.Enum):
+    ELU = "elu"
+    RELU = "relu"
+    TANH = "tanh"
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Actor and critic networks (two separate MLPs of the same shape)."""
+
+    net_arch: tuple[int, ...] = (256, 128)
+    activation: Activation = Activation.ELU
+    log_std_init: float = -1.0  # initial log std of the Gaussian policy (PPO)
+
+    def __post_init__(self) -> None:
+        if not self.net_arch or any(width < 1 for width in self.net_arch):
+            raise ConfigError(f"net_arch must list positive layer widths, got {list(self.net_arch)}")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Stable-Baselines3 PPO hyperparameters (names as in SB3)."""
+
+    learning_rate: float = 3e-4
+    n_steps: int = 1024  # rollout length per env; a rollout is n_steps * n_envs transitions
+    batch_size: int = 512
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 1.0
+    target_kl: float | None = None
+
+    def __post_init__(self) -> None:
+        check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        check_range("n_steps", self.n_steps, 8, 100_000)
+        check_range("batch_size", self.batch_size, 2, 1_000_000)
+        check_range("n_epochs", self.n_epochs, 1, 100)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        check_range("clip_range", self.clip_range, 0.0, 1.0, low_open=True)
+        check_range("ent_coef", self.ent_coef, 0.0, 1.0)
+        check_range("vf_coef", self.vf_coef, 0.0, 10.0)
+        check_range("max_grad_norm", self.max_grad_norm, 0.0, 100.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Stable-Baselines3 SAC hyperparameters (names as in SB3)."""
+
+    learning_rate: float = 3e-4
+    buffer_size: int = 300_000
+    learning_starts: int = 5_000
+    batch_size: int = 256
+    tau: float = 0.005
+    gamma: float = 0.99
+    train_freq: int = 1  # environment steps (per env) between gradient phases
+    gradient_steps: int = 1
+    ent_coef: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        check_range("buffer_size", self.buffer_size, 1_000, 10_000_000)
+        check_range("learning_starts", self.learning_starts, 0, 10_000_000)
+        check_range("batch_size", self.batch_size, 2, 100_000)
+        check_range("tau", self.tau, 0.0, 1.0, low_open=True)
+        check_range("gamma", self.gamma, 0.0, 1.0)
+        check_range("train_freq", self.train_freq, 1, 10_000)
+        check_range("gradient_steps", self.gradient_steps, 1, 10_000)
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    """Running normalization of observations (and PPO's returns), saved as npz with checkpoints."""
+
+    observations: bool = True
+    rewards: bool = True  # scales rewards by a running return std (PPO only; SAC ignores it)
+    clip_obs: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_range("clip_obs", self.clip_obs, 1.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_steps: int = 50_000  # a crash loses at most this many environment steps
+    keep: int = 3  # most recent checkpoints kept (the best model is kept apart)
+
+    def __post_init__(self) -> None:
+        check_range("every_steps", self.every_steps, 1, 100_000_000)
+        check_range("keep", self.keep, 1, 1000)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Periodic evaluation that picks the best model (deterministic actions, fixed stairs)."""
+
+    every_steps: int = 50_000
+    episodes: int = 10
+    riser_m: float | None = None  # null: the env preset's riser
+
+    def __post_init__(self) -> None:
+        check_range("every_steps", self.every_steps, 1, 100_000_000)
+        check_range("episodes", self.episodes, 1, 10_000)
+        if self.riser_m is not None:
+            check_range("riser_m", self.riser_m, 0.0, 0.3, low_open=True, unit="m")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training job. `env` is the resolved env config (preset + the recipe's overrides)."""
+
+    algorithm: Algorithm
+    env: EnvConfig
+    env_preset: str = "stairs_up"  # the preset the env config started from (for the record)
+    total_timesteps: int = 500_000
+    n_envs: int = 2
+    seed: int = 0
+    torch_threads: int = 1  # threads for the learner; each env worker always uses one
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        check_range("total_timesteps", self.total_timesteps, 1, 10_000_000_000)
+        check_range("n_envs", self.n_envs, 1, 256)
+        check_range("seed", self.seed, 0, 2**31 - 1)
+        check_range("torch_threads", self.torch_threads, 1, 256)
+
+
+def _resolve_env_section(raw: dict[str, Any]) -> dict[str, Any]:
+    """Replace the raw `env:` section (preset name + overrides) by the merged env mapping."""
+    env = raw.get("env", {})
+    if not isinstance(env, Mapping):
+        raise ConfigError(f"env must be a mapping with a 'preset' key, got {env!r}")
+    env = dict(env)
+    preset = env.pop("preset", raw.get("env_preset", "stairs_up"))
+    return {**raw, "env_preset": str(preset), "env": deep_merge(read_env_preset(preset), env)}
+
+
+def load_recipe(recipe: str | Path, overrides: Mapping[str, Any] | Iterable[str] = ()) -> Recipe:
+    """Load a recipe by name (`train/<name>.yaml`) or path, with dotted-key overrides applied."""
+    raw = apply_overrides(read_yaml(resolve_preset(recipe, "train")), overrides)
+    try:
+        return load_dataclass(Recipe, _resolve_env_section(raw))
+    except ConfigError as exc:
+        raise ConfigError(f"recipe '{recipe}': {exc}") from None
+
+
+def recipe_from_plain(raw: Mapping[str, Any]) -> Recipe:
+    """Rebuild a recipe from its resolved plain form (a run directory's config.yaml)."""
+    return load_dataclass(Recipe, raw)

@@ -1,0 +1,223 @@
+"""Training jobs: start a run from a recipe, or resume one from its last checkpoint.
+
+What a run survives: Ctrl-C or SIGTERM writes a final checkpoint before exiting; a killed process
+(SIGKILL, power loss) loses at most one checkpoint interval, since checkpoints are written atomically
+every `checkpoint.every_steps`. Resuming restores the model and optimizer, the step counter, the
+observation/return normalization, the SAC replay buffer and each env's curriculum level, and reseeds
+the envs deterministically from (seed, steps done) so a resumed run does not replay old episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+import stairbot
+from stairbot.errors import StairbotError
+from stairbot.observations import observation_layout
+from stairbot.robots.spec import load_robot_spec
+from stairbot.training.algorithms import algorithm_class, build_model
+from stairbot.training.callbacks import EpisodeRecorder, PeriodicCheckpoint, PeriodicEval, ProgressBar
+from stairbot.training.checkpoints import (
+    CheckpointError,
+    CheckpointMeta,
+    apply_normalization,
+    check_compatible,
+    checkpoint_name,
+    list_checkpoints,
+    load_model,
+    load_normalization,
+    prune_checkpoints,
+    read_difficulties,
+    read_meta,
+    save_checkpoint,
+)
+from stairbot.training.recipe import Algorithm, Recipe
+from stairbot.training.run_dir import RunDir, create_run_dir, record_command
+from stairbot.training.vec import env_factory, make_vec_env
+
+# An evaluation env never adapts its stairs: it measures on the recipe's fixed flight.
+_EVAL_ENV_OVERRIDES = {"curriculum.adaptive": False, "curriculum.difficulty": None}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    num_timesteps: int
+    interrupted: bool
+    last_checkpoint: Path
+
+
+def expected_meta(recipe: Recipe, num_timesteps: int = 0) -> CheckpointMeta:
+    """What a checkpoint of this recipe must say it was trained on."""
+    spec = load_robot_spec(recipe.env.robot)
+    scan = recipe.env.observation.height_scan
+    layout = observation_layout(spec.num_joints, scan.num_points if scan.enabled else 0)
+    return CheckpointMeta(
+        algorithm=recipe.algorithm.value,
+        num_timesteps=num_timesteps,
+        robot=spec.name,
+        observation_size=layout.size,
+        action_size=spec.num_joints,
+        observation_terms=[term.name for term in layout],
+        stairbot_version=stairbot.__version__,
+    )
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so `kill` also gets a final checkpoint."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Run:
+    """The live state of one training process: model, envs, run directory, callbacks."""
+
+    def __init__(self, run: RunDir, recipe: Recipe, model: BaseAlgorithm, env: VecNormalize) -> None:
+        self.run = run
+        self.recipe = recipe
+        self.model = model
+        self.env = env
+        self.meta = expected_meta(recipe)
+
+    def difficulties(self) -> list[float | None]:
+        return list(self.env.get_attr("difficulty"))
+
+    def save(self, target: Path) -> Path:
+        meta = CheckpointMeta(**{**self.meta.__dict__, "num_timesteps": self.model.num_timesteps})
+        return save_checkpoint(target, self.model, self.env, self.difficulties(), meta)
+
+    def save_periodic(self) -> Path:
+        path = self.save(self.run.checkpoints / checkpoint_name(self.model.num_timesteps))
+        prune_checkpoints(self.run.path, self.recipe.checkpoint.keep)
+        return path
+
+    def save_best(self) -> Path:
+        return self.save(self.run.best)
+
+    def learn(self, target_timesteps: int, best_key: tuple[float, float, float] | None) -> TrainResult:
+        recipe = self.recipe
+        remaining = target_timesteps - self.model.num_timesteps
+        if remaining <= 0:
+            raise StairbotError(
+                f"{self.run.path} already has {self.model.num_timesteps} steps, the target is "
+                f"{target_timesteps}: pass a larger --timesteps to train further"
+            )
+        recorder = EpisodeRecorder(self.run.episodes_csv, sorted(recipe.env.rewards))
+        evaluator = PeriodicEval(
+            every_steps=recipe.eval.every_steps,
+            episodes=recipe.eval.episodes,
+            make_env=env_factory(self.run.env_preset, eval_overrides(recipe)),
+            csv_path=self.run.evaluations_csv,
+            save_best=self.save_best,
+            seed=recipe.seed + 1_000_000,
+        )
+        evaluator.best_key = best_key
+        callbacks = CallbackList(
+            [
+                recorder,
+                ProgressBar(target_timesteps, recorder),
+                PeriodicCheckpoint(recipe.checkpoint.every_steps, self.save_periodic),
+                evaluator,
+            ]
+        )
+        interrupted = False
+        with _sigterm_as_interrupt():
+            try:
+                self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
+            except KeyboardInterrupt:
+                interrupted = True
+        last = self.save_periodic()
+        if evaluator.best_key is not None:
+            (self.run.best / "eval_key.json").write_text(json.dumps(list(evaluator.best_key)))
+        self.env.close()
+        return TrainResult(self.run.path, self.model.num_timesteps, interrupted, last)
+
+
+def eval_overrides(recipe: Recipe) -> dict[str, object]:
+    overrides: dict[str, object] = dict(_EVAL_ENV_OVERRIDES)
+    if recipe.eval.riser_m is not None:
+        overrides["stairs.riser_m"] = recipe.eval.riser_m
+    return overrides
+
+
+def _normalized(recipe: Recipe, env: VecEnv) -> VecNormalize:
+    norm = recipe.normalize
+    return VecNormalize(
+        env,
+        norm_obs=norm.observations,
+        # Return scaling helps PPO's value targets; SAC's replay targets need raw rewards.
+        norm_reward=norm.rewards and recipe.algorithm is Algorithm.PPO,
+        clip_obs=norm.clip_obs,
+        gamma=recipe.ppo.gamma if recipe.algorithm is Algorithm.PPO else recipe.sac.gamma,
+    )
+
+
+def train(recipe: Recipe, run_path: Path) -> TrainResult:
+    """Start a new run in `run_path` and train for `recipe.total_timesteps` steps."""
+    torch.set_num_threads(recipe.torch_threads)
+    run = create_run_dir(run_path, recipe)
+    env = _normalized(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
+    model = build_model(recipe, env, run.tensorboard)
+    return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
+
+
+def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
+    """Continue a run from its last checkpoint up to `total_timesteps` (default: the recipe's)."""
+    run = RunDir(run_path)
+    if not run.config.is_file():
+        raise CheckpointError(f"{run_path} is not a stairbot run directory (no config.yaml)")
+    recipe = run.recipe()
+    checkpoints = list_checkpoints(run_path)
+    if not checkpoints:
+        raise CheckpointError(f"{run_path} has no checkpoint to resume from")
+    checkpoint = checkpoints[-1]
+    meta = read_meta(checkpoint)
+    check_compatible(meta, expected_meta(recipe), checkpoint)
+    torch.set_num_threads(recipe.torch_threads)
+    record_command(run)
+
+    # Reseed from (seed, steps done): reproducible, and no replay of the first segment's episodes.
+    seed = recipe.seed + meta.num_timesteps
+    env = _normalized(recipe, make_vec_env(run.env_preset, recipe.n_envs, seed))
+    try:
+        apply_normalization(env, load_normalization(checkpoint / "normalization.npz"))
+        for index, difficulty in enumerate(read_difficulties(checkpoint)[: recipe.n_envs]):
+            env.env_method("set_difficulty", difficulty, indices=[index])
+        model = load_model(
+            checkpoint,
+            algorithm_class(recipe.algorithm.value),
+            env=env,
+            tensorboard_log=str(run.tensorboard),
+        )
+        if recipe.algorithm is Algorithm.SAC:
+            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        model.set_random_seed(seed)
+    except BaseException:
+        env.close()
+        raise
+    best_file = run.best / "eval_key.json"
+    best_key = None
+    if best_file.is_file():
+        success, climbed, mean_return = json.loads(best_file.read_text())
+        best_key = (float(success), float(climbed), float(mean_return))
+    target = recipe.total_timesteps if total_timesteps is None else total_timesteps
+    return _Run(run, recipe, model, env).learn(target, best_key=best_key)
