@@ -36,10 +36,13 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The main job on its default configuration. Until training lands: the default env driven by a
-# scripted stand-still policy, with a report of what it saw.
+# The main job on its default configuration: train the default recipe, then evaluate its best model.
+RECIPE ?= ppo_stairs
+RUN := runs/$(RECIPE)-$(shell date +%Y%m%d-%H%M%S)
 train: install
-	$(BIN)/stairbot demo
+	$(BIN)/stairbot train $(RECIPE) --out $(RUN)
+	$(BIN)/stairbot eval $(RUN) --episodes 20 --json $(RUN)/eval.json
+	@echo "results: $(RUN) (eval.json, episodes.csv, evaluations.csv; tensorboard --logdir $(RUN)/tb)"
 
 lint: install-dev
 	$(BIN)/ruff check stairbot tests

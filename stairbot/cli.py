@@ -123,9 +123,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.what == "train":
+        from stairbot.training import bench as train_bench
+
+        train_bench.run(args.recipe, args.rollouts, args.n_envs, args.repeats or 1)
+        return 0
     from stairbot import bench
 
-    bench.run(args.preset, args.steps, args.processes, args.repeats)
+    bench.run(args.preset, args.steps, args.processes, args.repeats or 3)
     return 0
 
 
@@ -169,11 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
 
-    bench = sub.add_parser("bench", help="env steps/s beside a raw PyBullet loop")
-    bench.add_argument("--preset", default="stairs_up")
+    bench = sub.add_parser(
+        "bench", help="env steps/s beside a raw PyBullet loop (env), or PPO beside collection (train)"
+    )
+    bench.add_argument("what", nargs="?", choices=("env", "train"), default="env")
+    bench.add_argument("--preset", default="stairs_up", help="env: the env preset")
+    bench.add_argument("--recipe", default="ppo_stairs", help="train: the PPO recipe")
+    bench.add_argument("--rollouts", type=int, default=3, help="train: PPO rollouts per measurement")
+    bench.add_argument("--n-envs", type=int, nargs="+", help="train: env counts (default 1 2 cores)")
     bench.add_argument("--steps", type=int, default=2000, help="control steps per process")
     bench.add_argument("--processes", type=int, default=None, help="default: one per core")
-    bench.add_argument("--repeats", type=int, default=3, help="measurements per row (median shown)")
+    bench.add_argument("--repeats", type=int, default=None, help="measurements per row (median)")
     bench.set_defaults(func=_bench)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")

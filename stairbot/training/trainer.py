@@ -159,7 +159,8 @@ def eval_overrides(recipe: Recipe) -> dict[str, object]:
     return overrides
 
 
-def _normalized(recipe: Recipe, env: VecEnv) -> VecNormalize:
+def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
+    """Wrap training envs in the recipe's running normalization."""
     norm = recipe.normalize
     return VecNormalize(
         env,
@@ -175,7 +176,7 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
     """Start a new run in `run_path` and train for `recipe.total_timesteps` steps."""
     torch.set_num_threads(recipe.torch_threads)
     run = create_run_dir(run_path, recipe)
-    env = _normalized(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
+    env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
     model = build_model(recipe, env, run.tensorboard)
     return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
 
@@ -197,7 +198,7 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
 
     # Reseed from (seed, steps done): reproducible, and no replay of the first segment's episodes.
     seed = recipe.seed + meta.num_timesteps
-    env = _normalized(recipe, make_vec_env(run.env_preset, recipe.n_envs, seed))
+    env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, seed))
     try:
         apply_normalization(env, load_normalization(checkpoint / "normalization.npz"))
         for index, difficulty in enumerate(read_difficulties(checkpoint)[: recipe.n_envs]):
