@@ -131,7 +131,8 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     model.save(tmp / "model.zip")
     save_normalization(tmp / "normalization.npz", vec_normalize)
-    (tmp / "curriculum.json").write_text(json.dumps({"difficulties": difficulties}))
+    levels = [None if d is None else float(d) for d in difficulties]
+    (tmp / "curriculum.json").write_text(json.dumps({"difficulties": levels}))
     if hasattr(model, "save_replay_buffer"):
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
     (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))

@@ -1,16 +1,18 @@
 """Training jobs: start a run from a recipe, or resume one from its last checkpoint.
 
-What a run survives: Ctrl-C or SIGTERM writes a final checkpoint before exiting; a killed process
-(SIGKILL, power loss) loses at most one checkpoint interval, since checkpoints are written atomically
-every `checkpoint.every_steps`. Resuming restores the model and optimizer, the step counter, the
-observation/return normalization, the SAC replay buffer and each env's curriculum level, and reseeds
-the envs deterministically from (seed, steps done) so a resumed run does not replay old episodes.
+What a run survives: Ctrl-C or SIGTERM stops training at the next step and writes a final
+checkpoint; a killed process (SIGKILL, power loss) loses at most one checkpoint interval, since
+checkpoints are written atomically every `checkpoint.every_steps`. Resuming restores the model and
+optimizer, the step counter, the observation/return normalization, the SAC replay buffer and each
+env's curriculum level, and reseeds the envs deterministically from (seed, steps done) so a resumed
+run does not replay old episodes.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from types import FrameType
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import stairbot
@@ -74,18 +76,39 @@ def expected_meta(recipe: Recipe, num_timesteps: int = 0) -> CheckpointMeta:
     )
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so `kill` also gets a final checkpoint."""
+class StopOnSignal(BaseCallback):
+    """Ends training cleanly at the next environment step after SIGINT (Ctrl-C) or SIGTERM.
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    The handler only records the request; raising KeyboardInterrupt at an arbitrary point could land
+    inside a pipe exchange with the env workers and leave them out of step, so the final checkpoint
+    could no longer ask them for their curriculum levels. A second signal aborts at once.
+    """
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            f"\n{signal.Signals(signum).name}: stopping after this step and writing a checkpoint "
+            "(send it again to abort at once)",
+            file=sys.stderr,
+        )
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_step(self) -> bool:
+        return not self.requested
 
 
 class _Run:
@@ -131,21 +154,20 @@ class _Run:
             seed=recipe.seed + 1_000_000,
         )
         evaluator.best_key = best_key
+        stop = StopOnSignal()
         callbacks = CallbackList(
             [
+                stop,
                 recorder,
                 ProgressBar(target_timesteps, recorder),
                 PeriodicCheckpoint(recipe.checkpoint.every_steps, self.save_periodic),
                 evaluator,
             ]
         )
-        interrupted = False
-        with _sigterm_as_interrupt():
-            try:
-                self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
-            except KeyboardInterrupt:
-                interrupted = True
-        last = self.save_periodic()
+        with stop.installed():
+            self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
+            last = self.save_periodic()
+        interrupted = stop.requested
         if evaluator.best_key is not None:
             (self.run.best / "eval_key.json").write_text(json.dumps(list(evaluator.best_key)))
         self.env.close()
