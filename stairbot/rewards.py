@@ -36,6 +36,7 @@ class StepContext:
         dt_s: control period.
         base_x_m, prev_base_x_m: base x after and before the step.
         base_lin_vel_mps: (3,) base linear velocity, world frame.
+        base_yaw_rad: heading of the base; 0 faces the stairs (+x).
         base_ang_vel_body_radps: (3,) base angular velocity, base frame.
         projected_gravity: (3,) gravity direction in the base frame.
         command: (3,) commanded (vx m/s, vy m/s, yaw rate rad/s).
@@ -57,6 +58,7 @@ class StepContext:
     base_x_m: float
     prev_base_x_m: float
     base_lin_vel_mps: FloatArray
+    base_yaw_rad: float
     base_ang_vel_body_radps: FloatArray
     projected_gravity: FloatArray
     command: FloatArray
@@ -99,6 +101,17 @@ def forward_vel_exp(ctx: StepContext) -> float:
 def new_steps(ctx: StepContext) -> float:
     """Risers newly crossed by the base beyond the best so far in the episode (count)."""
     return float(ctx.new_steps)
+
+
+def lateral_vel_l2(ctx: StepContext) -> float:
+    """Sideways (world y) base velocity squared, (m/s)^2: drifting off the side of the flight."""
+    vy = float(ctx.base_lin_vel_mps[1])
+    return vy * vy
+
+
+def heading_l2(ctx: StepContext) -> float:
+    """Heading away from facing the stairs, squared, rad^2."""
+    return ctx.base_yaw_rad * ctx.base_yaw_rad
 
 
 def alive(ctx: StepContext) -> float:
@@ -176,6 +189,8 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         forward_progress,
         forward_vel_exp,
         new_steps,
+        lateral_vel_l2,
+        heading_l2,
         alive,
         orientation_l2,
         ang_vel_xy_l2,

@@ -53,11 +53,16 @@ class ControlConfig:
 
 @dataclass(frozen=True)
 class CommandConfig:
-    """The forward velocity command the robot is asked to follow, sampled at each reset."""
+    """The velocity command the robot follows: a forward speed sampled at each reset, and a yaw
+    rate that steers it back to facing the stairs (+x), as an operator's joystick would."""
 
     forward_speed_mps: tuple[float, float] = (0.5, 0.5)  # uniform range [low, high]
+    heading_gain_per_s: float = 1.0  # yaw-rate command = clip(-gain * yaw, +-max_yaw_rate)
+    max_yaw_rate_radps: float = 1.0
 
     def __post_init__(self) -> None:
+        check_range("heading_gain_per_s", self.heading_gain_per_s, 0.0, 10.0, unit="1/s")
+        check_range("max_yaw_rate_radps", self.max_yaw_rate_radps, 0.0, 5.0, unit="rad/s")
         low, high = self.forward_speed_mps
         check_range("forward_speed_mps[0]", low, 0.0, 2.0, unit="m/s")
         check_range("forward_speed_mps[1]", high, low, 2.0, unit="m/s (and >= the low end)")
@@ -165,6 +170,8 @@ DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
         "alive": 0.1,
         "orientation_l2": -1.0,
         "ang_vel_xy_l2": -0.02,
+        "lateral_vel_l2": -1.0,
+        "heading_l2": -1.0,
         "torque_l2": -1.0e-5,
         "action_rate_l2": -0.01,
         "joint_limit": -1.0,

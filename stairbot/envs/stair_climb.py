@@ -51,7 +51,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     |---|---|---|---|
     | base_ang_vel | 3 | 0.25 | base angular velocity, base frame, rad/s |
     | projected_gravity | 3 | 1 | unit gravity vector in the base frame |
-    | command | 3 | 1 | commanded (vx m/s, vy m/s, yaw rate rad/s) |
+    | command | 3 | 1 | commanded (vx m/s, vy m/s, yaw rate rad/s); the yaw rate steers to +x |
     | joint_pos | J | 1 | joint position - default pose, rad |
     | joint_vel | J | 0.05 | joint velocity, rad/s |
     | last_action | J | 1 | previous action |
@@ -63,10 +63,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `reward = sum_i w_i * term_i`, weights from the preset's `rewards:` table (sign in the weight).
     Terms (see `stairbot.rewards` for each formula): `forward_progress` (dx/dt capped at the command,
     m/s), `forward_vel_exp` (exp(-(vx - vx_cmd)^2 / 0.25)), `new_steps` (risers newly crossed beyond
-    the best so far), `alive` (1), `orientation_l2` (gx^2 + gy^2), `ang_vel_xy_l2`, `torque_l2`,
-    `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of the range), `foot_slip`,
-    `feet_air_time`, `body_contact` (links other than feet and base touching terrain), `fall` (1 on a
-    failure), `success` (1 on reaching the landing). `info["reward_terms"]` holds each weighted term.
+    the best so far), `lateral_vel_l2` (vy^2), `heading_l2` (yaw^2), `alive` (1), `orientation_l2`
+    (gx^2 + gy^2), `ang_vel_xy_l2`, `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad
+    beyond 90 % of the range), `foot_slip`, `feet_air_time`, `body_contact` (links other than feet
+    and base touching terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
+    `info["reward_terms"]` holds each weighted term.
 
     ## Episode end
     Termination (`info["termination_reason"]`): `fall` (tilt above `termination.max_tilt_rad`, or
@@ -238,6 +239,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._episode_steps = 0
         self._episode_terms = dict.fromkeys(self.rewards.names, 0.0)
         self._state = world.read_state()
+        self._steer(self._state)
 
         info = {
             "riser_m": float(flight.riser_m),
@@ -269,6 +271,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         q_target = robot.default_pose_rad + self.config.control.action_scale_rad * action64
         torques = world.step(q_target)
         state = self._state = world.read_state()
+        self._steer(state)
         contacts = world.contacts()
 
         # Episode state every term may need, updated whether a term uses it or not.
@@ -293,6 +296,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             base_x_m=float(state.base_pos_m[0]),
             prev_base_x_m=prev_x,
             base_lin_vel_mps=state.base_lin_vel_mps,
+            base_yaw_rad=state.yaw_rad,
             base_ang_vel_body_radps=state.base_ang_vel_body_radps,
             projected_gravity=state.projected_gravity,
             command=self._command,
@@ -342,6 +346,12 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         super().close()
 
     # ---- helpers -----------------------------------------------------------------------------------
+
+    def _steer(self, state: RobotState) -> None:
+        """Set the yaw-rate command that turns the robot back to facing the stairs."""
+        cmd = self.config.command
+        yaw_rate = -cmd.heading_gain_per_s * state.yaw_rad
+        self._command[2] = min(cmd.max_yaw_rate_radps, max(-cmd.max_yaw_rate_radps, yaw_rate))
 
     def _observation(self, state: RobotState) -> NDArray[np.float32]:
         raw = {

@@ -325,3 +325,20 @@ def test_episode_reward_terms_sum_the_step_terms() -> None:
             totals[name] = totals.get(name, 0.0) + value
     assert info["episode_reward_terms"] == pytest.approx(totals)
     env.close()
+
+
+def test_yaw_rate_command_steers_back_to_the_stairs() -> None:
+    env = StairClimbEnv()
+    obs, _ = env.reset(seed=0)
+    yaw = env.world.read_state().yaw_rad
+    command = obs[env.obs_layout.slice("command")]
+    assert command[2] == pytest.approx(-env.config.command.heading_gain_per_s * yaw, abs=1e-6)
+    # Turned 0.4 rad left: the command asks to turn right, and the heading term pays for the error.
+    state = env.world.read_state()
+    left = env.world.client.getQuaternionFromEuler((0.0, 0.0, 0.4))
+    env.world.client.resetBasePositionAndOrientation(env.world.robot_id, state.base_pos_m.tolist(), left)
+    obs, _, _, _, info = env.step(np.zeros(12, np.float32))
+    yaw = env.world.read_state().yaw_rad
+    assert obs[env.obs_layout.slice("command")][2] == pytest.approx(-yaw, abs=1e-6) and yaw > 0.3
+    assert info["reward_terms"]["heading_l2"] == pytest.approx(env.config.rewards["heading_l2"] * yaw**2)
+    env.close()
