@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pybullet
-import pybullet_data
-from pybullet_utils.bullet_client import BulletClient
 
 from stairbot.envs.config import load_env_config
 from stairbot.robots.spec import load_robot_spec
 from stairbot.sim.actuators import PDActuator
+from stairbot.sim.world import connect, load_ground, load_robot, set_collision_groups
 from stairbot.terrain.build import StairBodies
 from stairbot.terrain.stairs import plan_flight
 
@@ -66,28 +65,14 @@ def raw_loop(preset: str, script: Script) -> float:
     cfg = load_env_config(preset)
     spec = load_robot_spec(cfg.robot)
     sim = cfg.sim
-    c = BulletClient(connection_mode=pybullet.DIRECT)
+    # The same scene as the env's World, built by the same functions.
+    c = connect(sim)
     try:
-        c.setAdditionalSearchPath(pybullet_data.getDataPath())
-        c.setPhysicsEngineParameter(
-            fixedTimeStep=sim.physics_dt_s,
-            numSolverIterations=sim.solver_iterations,
-            enableConeFriction=0,
-            deterministicOverlappingPairs=1,
-        )
-        c.setGravity(0.0, 0.0, -9.81)
-        c.loadURDF("plane.urdf")
+        plane = load_ground(c, sim.ground_friction)
         stairs = StairBodies.for_spec(c, cfg.stairs, friction=sim.ground_friction)
-        flight = plan_flight(cfg.stairs)
-        stairs.place(flight)
-        robot = c.loadURDF(
-            str(spec.urdf_path),
-            basePosition=(0.0, 0.0, spec.nominal_base_height_m),
-            flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
-        )
-        names = {c.getJointInfo(robot, j)[1].decode(): j for j in range(c.getNumJoints(robot))}
-        joints = [names[n] for n in spec.joint_names]
-        c.setJointMotorControlArray(robot, joints, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(joints))
+        stairs.place(plan_flight(cfg.stairs))
+        robot, joints = load_robot(c, spec)
+        set_collision_groups(c, robot, (plane, *stairs.body_ids))
         pd = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
         default = spec.default_pose_rad
         targets = default + cfg.control.action_scale_rad * np.clip(script.actions, -1.0, 1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -98,6 +99,50 @@ class Contacts:
     num_body_contacts: int
 
 
+def connect(sim: SimConfig, *, gui: bool = False) -> BulletClient:
+    """A private PyBullet client with the physics settings of `sim` (and DESIGN.md's practice)."""
+    client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
+    client.setAdditionalSearchPath(pybullet_data.getDataPath())
+    client.setPhysicsEngineParameter(
+        fixedTimeStep=sim.physics_dt_s,
+        numSolverIterations=sim.solver_iterations,
+        enableConeFriction=0,
+        deterministicOverlappingPairs=1,
+    )
+    client.setGravity(0.0, 0.0, -9.81)
+    return client
+
+
+def load_ground(client: BulletClient, friction: float) -> int:
+    plane = int(client.loadURDF("plane.urdf"))
+    client.changeDynamics(plane, -1, lateralFriction=friction)
+    return plane
+
+
+def load_robot(client: BulletClient, spec: RobotSpec) -> tuple[int, list[int]]:
+    """Load the robot's URDF (inertias from the file) with its default velocity motors disabled, so
+    only the PD torques act on the joints. Returns the body id and the joint indices in policy order."""
+    robot = int(
+        client.loadURDF(
+            str(spec.urdf_path),
+            basePosition=(0.0, 0.0, spec.nominal_base_height_m),
+            flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
+        )
+    )
+    names = {client.getJointInfo(robot, j)[1].decode(): j for j in range(client.getNumJoints(robot))}
+    joints = [names[name] for name in spec.joint_names]
+    client.setJointMotorControlArray(robot, joints, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(joints))
+    return robot, joints
+
+
+def set_collision_groups(client: BulletClient, robot: int, terrain: Sequence[int]) -> None:
+    """Robot collides with terrain; rays see terrain only; terrain never collides with terrain."""
+    for body in terrain:
+        client.setCollisionFilterGroupMask(body, -1, _TERRAIN_GROUP, _ROBOT_GROUP | _RAY_GROUP)
+    for link in range(-1, client.getNumJoints(robot)):
+        client.setCollisionFilterGroupMask(robot, link, _ROBOT_GROUP, _TERRAIN_GROUP)
+
+
 class World:
     """A ground plane, one robot and a pool of stair bodies in a private PyBullet client."""
 
@@ -113,41 +158,19 @@ class World:
         """Build the scene. `max_riser_m`: the tallest riser any episode will ask for."""
         self.spec = spec
         self.sim = sim
-        self.client = BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
-        c = self.client
-        c.setAdditionalSearchPath(pybullet_data.getDataPath())
-        c.setPhysicsEngineParameter(
-            fixedTimeStep=sim.physics_dt_s,
-            numSolverIterations=sim.solver_iterations,
-            enableConeFriction=0,
-            deterministicOverlappingPairs=1,
-        )
-        c.setGravity(0.0, 0.0, -9.81)
-        self.plane_id = c.loadURDF("plane.urdf")
-        c.changeDynamics(self.plane_id, -1, lateralFriction=sim.ground_friction)
+        self.client = c = connect(sim, gui=gui)
+        self.plane_id = load_ground(c, sim.ground_friction)
         self.stairs = StairBodies.for_spec(
             c, stairs, max_riser_m=max(stairs.riser_m, max_riser_m), friction=sim.ground_friction
         )
         # Height-scan rays start above the highest possible stair top.
         self._ray_top_m = self.stairs.max_height_m + 1.0
-        self.robot_id = c.loadURDF(
-            str(spec.urdf_path),
-            basePosition=(0.0, 0.0, spec.nominal_base_height_m),
-            flags=pybullet.URDF_USE_INERTIA_FROM_FILE,
-        )
+        self.robot_id, self.joint_ids = load_robot(c, spec)
         links = self._link_indices()
-        self.joint_ids = [links[name] for name in spec.joint_names]
         self.foot_link_ids = [links[name] for name in spec.foot_links]
         self.thigh_link_ids = frozenset(links[name] for name in spec.thigh_links)
         self._foot_index = {link: i for i, link in enumerate(self.foot_link_ids)}
-        self._setup_collision_groups()
-        # Disable the default velocity motors so that only our PD torques act on the joints.
-        c.setJointMotorControlArray(
-            self.robot_id,
-            self.joint_ids,
-            pybullet.VELOCITY_CONTROL,
-            forces=[0.0] * len(self.joint_ids),
-        )
+        set_collision_groups(c, self.robot_id, (self.plane_id, *self.stairs.body_ids))
         self.actuator = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
         self._joint_cache: tuple[FloatArray, FloatArray] | None = None
         # The calls made every physics substep, bound once to this client. BulletClient wraps each
@@ -168,21 +191,13 @@ class World:
     # ---- construction helpers -------------------------------------------------------------------
 
     def _link_indices(self) -> dict[str, int]:
-        """Map of joint names and child link names to their PyBullet index (-1 for the base)."""
+        """Map of child link names to their PyBullet index (-1 for the base)."""
         c = self.client
         names = {self.spec.base_link: -1}
         for j in range(c.getNumJoints(self.robot_id)):
             info = c.getJointInfo(self.robot_id, j)
-            names[info[1].decode()] = j
             names[info[12].decode()] = j
         return names
-
-    def _setup_collision_groups(self) -> None:
-        c = self.client
-        for body in (self.plane_id, *self.stairs.body_ids):
-            c.setCollisionFilterGroupMask(body, -1, _TERRAIN_GROUP, _ROBOT_GROUP | _RAY_GROUP)
-        for link in range(-1, c.getNumJoints(self.robot_id)):
-            c.setCollisionFilterGroupMask(self.robot_id, link, _ROBOT_GROUP, _TERRAIN_GROUP)
 
     # ---- episode reset --------------------------------------------------------------------------
 
