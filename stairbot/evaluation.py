@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from stairbot.errors import ConfigError
+
 # Episode endings counted as falls: the robot went down or hit the stairs with its body.
 FALL_REASONS = frozenset({"fall", "base_contact", "thigh_contact"})
 
@@ -101,6 +103,8 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
 
 def evaluate(policy: Policy, make_env: Callable[[], gym.Env], episodes: int, seed: int = 0) -> EvalReport:
     """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
     env = make_env()
     try:
         runs = [run_episode(policy, env, seed + i) for i in range(episodes)]

@@ -148,7 +148,8 @@ class CurriculumConfig:
             difficulty += self.step
         elif fraction < self.demote_fraction:
             difficulty -= self.step
-        return min(1.0, max(0.0, difficulty))
+        # Rounded so that repeated steps land on the grid (0.3, not 0.30000000000000004).
+        return round(min(1.0, max(0.0, difficulty)), 9)
 
 
 @dataclass(frozen=True)

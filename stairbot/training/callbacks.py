@@ -176,7 +176,7 @@ class PeriodicEval(BaseCallback):
         episodes: int,
         make_env: Callable[[], Any],
         csv_path: Path,
-        save_best: Callable[[], Path],
+        save_best: Callable[[tuple[float, float, float]], Path],
         seed: int,
     ) -> None:
         super().__init__()
@@ -187,6 +187,7 @@ class PeriodicEval(BaseCallback):
         self.save_best = save_best
         self.seed = seed
         self.best_key: tuple[float, float, float] | None = None
+        self.last_eval_step: int | None = None
         self._next = 0
 
     def _on_training_start(self) -> None:
@@ -208,7 +209,8 @@ class PeriodicEval(BaseCallback):
         improved = self.best_key is None or key > self.best_key
         if improved:
             self.best_key = key
-            self.save_best()
+            self.save_best(key)
+        self.last_eval_step = self.num_timesteps
         _append_csv(
             self.csv_path,
             {

@@ -90,13 +90,28 @@ def save_normalization(path: Path, vec_normalize: VecNormalize) -> None:
     np.savez(path, **normalization_stats(vec_normalize))  # type: ignore[arg-type]  # numpy stubs: allow_pickle
 
 
+_NORMALIZATION_KEYS = (
+    "obs_mean", "obs_var", "obs_count", "ret_mean", "ret_var", "ret_count",
+    "clip_obs", "clip_reward", "epsilon", "gamma", "norm_obs", "norm_reward",
+)  # fmt: skip
+
+
 def load_normalization(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a normalization.npz (read without pickle)."""
+    """The arrays of a normalization.npz (read without pickle), checked for completeness."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            stats = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"normalization statistics {path} are unreadable: {exc}") from exc
+    missing = [key for key in _NORMALIZATION_KEYS if key not in stats]
+    if missing:
+        raise CheckpointError(f"normalization statistics {path} are incomplete: missing {missing}")
+    if stats["obs_mean"].ndim != 1 or stats["obs_var"].shape != stats["obs_mean"].shape:
+        raise CheckpointError(
+            f"normalization statistics {path} are malformed: obs_mean {stats['obs_mean'].shape}, "
+            f"obs_var {stats['obs_var'].shape}"
+        )
+    return stats
 
 
 def apply_normalization(vec_normalize: VecNormalize, stats: dict[str, np.ndarray]) -> None:
@@ -123,22 +138,42 @@ def save_checkpoint(
     vec_normalize: VecNormalize,
     difficulties: list[float | None],
     meta: CheckpointMeta,
+    *,
+    replay_buffer: bool = True,
+    extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Write a complete checkpoint at `target` (atomically: temp dir, then rename)."""
+    """Write a complete checkpoint at `target`, atomically.
+
+    Everything goes into a temporary directory first, which then takes the target's name; an
+    existing target is renamed aside before and deleted after, so at every instant `target` is
+    either the old complete checkpoint or the new one. A failed save removes its temporary files.
+
+    Args:
+        replay_buffer: also save an off-policy model's replay buffer (periodic checkpoints need it
+            to resume; the best-model copy does not).
+        extra_files: more small text files to write into the checkpoint {name: content}.
+    """
     tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    old = target.with_name(f".old-{target.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save(tmp / "model.zip")
-    save_normalization(tmp / "normalization.npz", vec_normalize)
-    levels = [None if d is None else float(d) for d in difficulties]
-    (tmp / "curriculum.json").write_text(json.dumps({"difficulties": levels}))
-    if hasattr(model, "save_replay_buffer"):
-        model.save_replay_buffer(tmp / "replay_buffer.pkl")
-    (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
+    try:
+        model.save(tmp / "model.zip")
+        save_normalization(tmp / "normalization.npz", vec_normalize)
+        levels = [None if d is None else float(d) for d in difficulties]
+        (tmp / "curriculum.json").write_text(json.dumps({"difficulties": levels}))
+        if replay_buffer and hasattr(model, "save_replay_buffer"):
+            model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        (tmp / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if target.exists():
-        shutil.rmtree(target)
+        os.replace(target, old)
     os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
     return target
 
 
@@ -171,10 +206,16 @@ def check_compatible(meta: CheckpointMeta, expected: CheckpointMeta, checkpoint:
 
 
 def read_difficulties(checkpoint: Path) -> list[float | None]:
+    """The curriculum level of each env: null or a number in [0, 1]."""
+    path = checkpoint / "curriculum.json"
     try:
-        return list(json.loads((checkpoint / "curriculum.json").read_text())["difficulties"])
+        levels = list(json.loads(path.read_text())["difficulties"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {checkpoint} has a corrupt curriculum.json: {exc}") from exc
+    for level in levels:
+        if level is not None and not (isinstance(level, int | float) and 0.0 <= level <= 1.0):
+            raise CheckpointError(f"{path}: curriculum levels must be null or in [0, 1], got {level!r}")
+    return levels
 
 
 def load_model(checkpoint: Path, algorithm_class: Any, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from stairbot.config import dump_yaml, read_yaml
+from stairbot.errors import StairbotError
 from stairbot.training.recipe import Recipe, recipe_from_plain
 
 _VERSIONED = ("stairbot", "stable-baselines3", "torch", "gymnasium", "pybullet", "numpy")
@@ -109,7 +110,7 @@ def _git_commit() -> str:
 def create_run_dir(path: Path, recipe: Recipe) -> RunDir:
     """Make a new run directory and record the recipe, env config, command and versions."""
     if path.exists() and any(path.iterdir()):
-        raise FileExistsError(
+        raise StairbotError(
             f"run directory {path} already exists and is not empty; resume it with "
             f"`stairbot train --resume {path}` or choose another --out"
         )

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -48,6 +50,7 @@ from stairbot.training.recipe import Algorithm, Recipe
 from stairbot.training.run_dir import RunDir, create_run_dir, record_command
 from stairbot.training.vec import env_factory, make_vec_env
 
+BEST_KEY_FILE = "eval_key.json"
 # An evaluation env never adapts its stairs: it measures on the recipe's fixed flight.
 _EVAL_ENV_OVERRIDES = {"curriculum.adaptive": False, "curriculum.difficulty": None}
 
@@ -100,6 +103,10 @@ class StopOnSignal(BaseCallback):
 
     @contextmanager
     def installed(self) -> Iterator[None]:
+        """Handle the signals while training (only the main thread may; elsewhere it is a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
         previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
@@ -124,27 +131,26 @@ class _Run:
     def difficulties(self) -> list[float | None]:
         return list(self.env.get_attr("difficulty"))
 
-    def save(self, target: Path) -> Path:
+    def save(self, target: Path, **options: Any) -> Path:
         meta = CheckpointMeta(**{**self.meta.__dict__, "num_timesteps": self.model.num_timesteps})
-        return save_checkpoint(target, self.model, self.env, self.difficulties(), meta)
+        return save_checkpoint(target, self.model, self.env, self.difficulties(), meta, **options)
 
     def save_periodic(self) -> Path:
         path = self.save(self.run.checkpoints / checkpoint_name(self.model.num_timesteps))
         prune_checkpoints(self.run.path, self.recipe.checkpoint.keep)
         return path
 
-    def save_best(self) -> Path:
-        return self.save(self.run.best)
+    def save_best(self, key: tuple[float, float, float]) -> Path:
+        """The best model, with its evaluation key inside the same atomic write (so a resumed run
+        compares against it); no replay buffer (resuming uses the periodic checkpoints)."""
+        extra = {BEST_KEY_FILE: json.dumps(list(key))}
+        return self.save(self.run.best, replay_buffer=False, extra_files=extra)
 
     def learn(self, target_timesteps: int, best_key: tuple[float, float, float] | None) -> TrainResult:
         recipe = self.recipe
         remaining = target_timesteps - self.model.num_timesteps
-        if remaining <= 0:
-            raise StairbotError(
-                f"{self.run.path} already has {self.model.num_timesteps} steps, the target is "
-                f"{target_timesteps}: pass a larger --timesteps to train further"
-            )
-        recorder = EpisodeRecorder(self.run.episodes_csv, sorted(recipe.env.rewards))
+        term_names = sorted(name for name, weight in recipe.env.rewards.items() if weight != 0.0)
+        recorder = EpisodeRecorder(self.run.episodes_csv, term_names)
         evaluator = PeriodicEval(
             every_steps=recipe.eval.every_steps,
             episodes=recipe.eval.episodes,
@@ -167,11 +173,11 @@ class _Run:
         with stop.installed():
             self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
             last = self.save_periodic()
-        interrupted = stop.requested
-        if evaluator.best_key is not None:
-            (self.run.best / "eval_key.json").write_text(json.dumps(list(evaluator.best_key)))
+            if not stop.requested and evaluator.last_eval_step != self.model.num_timesteps:
+                evaluator.run()  # the final policy is always evaluated (and may be the best)
+                self.model.logger.dump(self.model.num_timesteps)
         self.env.close()
-        return TrainResult(self.run.path, self.model.num_timesteps, interrupted, last)
+        return TrainResult(self.run.path, self.model.num_timesteps, stop.requested, last)
 
 
 def eval_overrides(recipe: Recipe) -> dict[str, object]:
@@ -215,15 +221,22 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
     checkpoint = checkpoints[-1]
     meta = read_meta(checkpoint)
     check_compatible(meta, expected_meta(recipe), checkpoint)
+    target = recipe.total_timesteps if total_timesteps is None else total_timesteps
+    if target <= meta.num_timesteps:
+        raise StairbotError(
+            f"{run_path} already has {meta.num_timesteps} steps, the target is {target}: "
+            "pass a larger --timesteps to train further"
+        )
+    difficulties = read_difficulties(checkpoint)
+    normalization = load_normalization(checkpoint / "normalization.npz")
     torch.set_num_threads(recipe.torch_threads)
-    record_command(run)
 
     # Reseed from (seed, steps done): reproducible, and no replay of the first segment's episodes.
     seed = recipe.seed + meta.num_timesteps
     env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, seed))
     try:
-        apply_normalization(env, load_normalization(checkpoint / "normalization.npz"))
-        for index, difficulty in enumerate(read_difficulties(checkpoint)[: recipe.n_envs]):
+        apply_normalization(env, normalization)
+        for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
             env.env_method("set_difficulty", difficulty, indices=[index])
         model = load_model(
             checkpoint,
@@ -237,10 +250,10 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
     except BaseException:
         env.close()
         raise
-    best_file = run.best / "eval_key.json"
+    record_command(run)  # only once the run could really be resumed
+    best_file = run.best / BEST_KEY_FILE
     best_key = None
     if best_file.is_file():
         success, climbed, mean_return = json.loads(best_file.read_text())
         best_key = (float(success), float(climbed), float(mean_return))
-    target = recipe.total_timesteps if total_timesteps is None else total_timesteps
     return _Run(run, recipe, model, env).learn(target, best_key=best_key)

@@ -1,0 +1,90 @@
+"""`stairbot eval RUN_DIR`: a seeded, deterministic report of a trained run, as a table and JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from stairbot.cli import main
+from stairbot.evaluation import FALL_REASONS, EpisodeResult, EvalReport
+
+from .helpers import TERMINATION_REASONS, TrainedRun
+
+
+def _eval(run: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    code = main(["eval", str(run), "--episodes", "2", "--json", str(out), *extra])
+    return code, json.loads(out.read_text()) if out.exists() else {}
+
+
+def test_eval_writes_a_complete_json_report(
+    ppo_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _eval(ppo_run.path, tmp_path / "report.json")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"policy: {ppo_run.path / 'best'}" in out and "success rate" in out
+    assert set(report) == {f.name for f in dataclasses.fields(EvalReport)}
+    assert report["episodes"] == 2
+    assert 0.0 <= report["success_rate"] <= 1.0
+    assert 0.0 <= report["steps_climbed"] <= ppo_run.recipe.env.stairs.num_steps
+    assert isinstance(report["falls"], int) and 0 <= report["falls"] <= 2
+    assert report["falls_per_episode"] == report["falls"] / 2
+    assert report["riser_m"] == pytest.approx(ppo_run.recipe.eval.riser_m)  # the recipe's eval flight
+    assert report["direction"] == "up"
+    results = report["results"]
+    assert [r["seed"] for r in results] == [0, 1]
+    assert {f.name for f in dataclasses.fields(EpisodeResult)} == set(results[0])
+    for result in results:
+        assert result["termination_reason"] in TERMINATION_REASONS and result["length"] > 0
+        assert result["duration_s"] == pytest.approx(result["length"] * ppo_run.recipe.env.sim.control_dt_s)
+    assert report["falls"] == sum(r["termination_reason"] in FALL_REASONS for r in results)
+    mean_return = sum(r["episode_return"] for r in results) / 2
+    assert report["mean_return"] == pytest.approx(mean_return)
+    if report["success_rate"] == 0:
+        assert report["mean_time_to_top_s"] is None
+
+
+def test_eval_is_deterministic(ppo_run: TrainedRun, tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    second = tmp_path / "second.json"
+    assert main(["eval", str(ppo_run.path), "--episodes", "2", "--json", str(first)]) == 0
+    assert main(["eval", str(ppo_run.path), "--episodes", "2", "--json", str(second)]) == 0
+    assert first.read_text() == second.read_text()
+
+
+def test_eval_riser_override_and_latest_checkpoint(
+    ppo_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = _eval(ppo_run.path, tmp_path / "r.json", "--riser-m", "0.15", "--checkpoint", "latest")
+    assert code == 0
+    assert report["riser_m"] == pytest.approx(0.15)
+    assert f"policy: {ppo_run.path / 'checkpoints' / 'step_000000000256'}" in capsys.readouterr().out
+
+
+def test_eval_of_a_sac_run(sac_run: TrainedRun, tmp_path: Path) -> None:
+    code, report = _eval(sac_run.path, tmp_path / "sac.json", "--seed", "5")
+    assert code == 0
+    assert [r["seed"] for r in report["results"]] == [5, 6]
+
+
+def test_eval_of_a_non_run_dir_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path), "--episodes", "1"]) == 2
+    assert "stairbot: error:" in capsys.readouterr().err
+
+
+def test_eval_with_an_impossible_riser_is_a_clear_error(
+    ppo_run: TrainedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", str(ppo_run.path), "--episodes", "1", "--riser-m", "-0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "stairbot: error:" in err and "riser_m" in err
+
+
+def test_eval_with_zero_episodes_is_a_clear_error(
+    ppo_run: TrainedRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", str(ppo_run.path), "--episodes", "0"]) == 2
+    assert "stairbot: error:" in capsys.readouterr().err
