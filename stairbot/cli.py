@@ -122,6 +122,14 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from stairbot.export.bundle import export_run
+
+    bundle = export_run(Path(args.run_dir), Path(args.out), args.checkpoint)
+    print(f"wrote bundle {bundle}: " + ", ".join(sorted(p.name for p in bundle.iterdir())))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.what == "train":
         from stairbot.training import bench as train_bench
@@ -166,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=("best", "latest"), default="best", help="which model (default best)"
     )
     evaluation.set_defaults(func=_eval)
+
+    export = sub.add_parser("export", help="export a run's policy as an ONNX/TorchScript bundle")
+    export.add_argument("run_dir")
+    export.add_argument("--out", required=True, help="bundle directory to create")
+    export.add_argument("--checkpoint", choices=("best", "latest"), default="best")
+    export.set_defaults(func=_export)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")
     demo.add_argument("--preset", default="stairs_up", help="env preset name or YAML path")

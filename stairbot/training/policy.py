@@ -18,14 +18,14 @@ class SB3Policy:
     def __init__(self, model: Any, normalization: dict[str, np.ndarray]) -> None:
         self.model = model
         self._normalize = bool(normalization["norm_obs"])
-        self._mean = normalization["obs_mean"]
-        self._std = np.sqrt(normalization["obs_var"] + float(normalization["epsilon"]))
+        self.obs_mean = normalization["obs_mean"]
+        self.obs_std = np.sqrt(normalization["obs_var"] + float(normalization["epsilon"]))
         self._clip = float(normalization["clip_obs"])
 
     def normalize(self, observation: NDArray[np.float32]) -> NDArray[np.float32]:
         if not self._normalize:
             return observation
-        scaled = np.clip((observation - self._mean) / self._std, -self._clip, self._clip)
+        scaled = np.clip((observation - self.obs_mean) / self.obs_std, -self._clip, self._clip)
         return scaled.astype(np.float32)
 
     def act(self, observation: NDArray[np.float32]) -> NDArray[np.float32]:
