@@ -3,6 +3,7 @@
     BUNDLE/
       policy.onnx   observation (B, N) float32 -> joint_targets (B, J) float32; opset 17, one file
       policy.pt     the same function as TorchScript
+      weights.npz   the same function's arrays (normalization, layers, scaling) for numpy or C runtimes
       golden.npz    inputs (K, N) float32 and the outputs (K, J) float32 they must produce (no pickle)
       policy.json   everything a controller needs, and the SHA-256 of every other file
 
@@ -20,7 +21,7 @@ policy.json (format "stairbot-policy-bundle", version 1):
     io           input and output tensor names, shapes and dtypes
     model        algorithm, net_arch, activation, num_timesteps, checkpoint it came from
     provenance   versions, training command, run directory
-    files        {name: {sha256, bytes}} for policy.onnx, policy.pt, golden.npz
+    files        {name: {sha256, bytes}} for policy.onnx, policy.pt, weights.npz, golden.npz
     golden       how the golden vectors were made and the tolerance a runtime must meet
 """
 
@@ -37,7 +38,7 @@ import numpy as np
 import stairbot
 from stairbot.errors import StairbotError
 from stairbot.export.onnx_graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, to_onnx
-from stairbot.export.policy_graph import Activation, PolicyGraph, from_sb3
+from stairbot.export.policy_graph import Activation, PolicyGraph, from_sb3, save_npz
 from stairbot.export.torchscript import to_torchscript
 from stairbot.observations import OBS_CLIP, observation_layout
 from stairbot.robots.spec import load_robot_spec
@@ -52,6 +53,7 @@ BUNDLE_FORMAT = "stairbot-policy-bundle"
 BUNDLE_VERSION = 1
 # A runtime reproduces the golden outputs to this absolute error (float32 arithmetic, rad).
 GOLDEN_ATOL_RAD = 1e-5
+BUNDLE_FILES = ("policy.onnx", "policy.pt", "weights.npz", "golden.npz")  # hashed in policy.json
 GOLDEN_RECORDED_STEPS = 192
 GOLDEN_RANDOM = 64
 
@@ -107,6 +109,7 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
     try:
         to_onnx(graph, tmp / "policy.onnx", producer=f"stairbot {stairbot.__version__}")
         to_torchscript(graph, tmp / "policy.pt")
+        save_npz(graph, tmp / "weights.npz")
         inputs = _golden_inputs(policy, recipe, run, seed)
         # The reference outputs come from SB3 itself (its predict on normalized observations).
         outputs = spec.default_pose_rad + recipe.env.control.action_scale_rad * np.array(
@@ -222,6 +225,6 @@ def bundle_metadata(
         },
         "files": {
             name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size}
-            for name in ("policy.onnx", "policy.pt", "golden.npz")
+            for name in BUNDLE_FILES
         },
     }

@@ -7,13 +7,15 @@
       -> squash(a): clip to [-1, 1] (PPO) or tanh (SAC), exactly what the env applies
       -> default_pose + action_scale * a       joint position targets (J,), rad, the robot's joint order
 
-ONNX, TorchScript, C and the numpy reference (`forward`) all compute this from the same arrays.
+ONNX, TorchScript, C and the numpy reference (`forward`) all compute this from the same arrays, which
+a bundle also carries as `weights.npz` (`save_npz` / `load_npz`).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,3 +144,46 @@ def from_sb3(
         default_pose_rad=np.asarray(default_pose_rad, np.float64).copy(),
         action_scale_rad=np.full(joints, float(action_scale_rad)),
     )
+
+
+def save_npz(graph: PolicyGraph, path: Path) -> None:
+    """Write the graph's arrays to an npz that numpy reads without pickle (`load_npz` inverts it).
+
+    Keys: obs_mean, obs_std, obs_clip, hidden_{i}_weight / hidden_{i}_bias (i < num_hidden),
+    output_weight, output_bias, activation, squash, default_pose_rad, action_scale_rad.
+    """
+    arrays: dict[str, np.ndarray] = {
+        "obs_mean": graph.obs_mean,
+        "obs_std": graph.obs_std,
+        "obs_clip": np.array(graph.obs_clip),
+        "num_hidden": np.array(len(graph.hidden)),
+        "output_weight": graph.output.weight,
+        "output_bias": graph.output.bias,
+        "activation": np.array(graph.activation.value),
+        "squash": np.array(graph.squash.value),
+        "default_pose_rad": graph.default_pose_rad,
+        "action_scale_rad": graph.action_scale_rad,
+    }
+    for i, layer in enumerate(graph.hidden):
+        arrays[f"hidden_{i}_weight"] = layer.weight
+        arrays[f"hidden_{i}_bias"] = layer.bias
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stubs take the first kwarg as allow_pickle
+
+
+def load_npz(path: Path) -> PolicyGraph:
+    with np.load(path, allow_pickle=False) as data:
+        hidden = tuple(
+            Layer(data[f"hidden_{i}_weight"], data[f"hidden_{i}_bias"])
+            for i in range(int(data["num_hidden"]))
+        )
+        return PolicyGraph(
+            obs_mean=data["obs_mean"],
+            obs_std=data["obs_std"],
+            obs_clip=float(data["obs_clip"]),
+            hidden=hidden,
+            output=Layer(data["output_weight"], data["output_bias"]),
+            activation=Activation(str(data["activation"])),
+            squash=Squash(str(data["squash"])),
+            default_pose_rad=data["default_pose_rad"],
+            action_scale_rad=data["action_scale_rad"],
+        )
