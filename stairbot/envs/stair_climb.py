@@ -190,6 +190,18 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         return self._world
 
     @property
+    def flight(self) -> Flight:
+        """This episode's stair geometry (set by reset())."""
+        if self._flight is None:
+            raise RuntimeError("call reset() first: the flight is planned at reset")
+        return self._flight
+
+    @property
+    def command(self) -> FloatArray:
+        """(3,) current command (vx m/s, vy m/s, yaw rate rad/s), a copy."""
+        return self._command.copy()
+
+    @property
     def difficulty(self) -> float | None:
         """Stair difficulty in [0, 1] (None: the preset's riser height is used)."""
         return self._difficulty

@@ -121,7 +121,7 @@ def test_reaching_the_top_landing_is_a_success() -> None:
     env = gym.make("stairbot/StairClimb-v0", riser_m=0.12)
     env.reset(seed=0)
     base = env.unwrapped
-    flight = base._flight
+    flight = base.flight
     x = float(flight.goal_x_m + base.config.termination.success_margin_m + 0.1)
     z = float(flight.height_at(np.array([x]))[0]) + base.robot_spec.nominal_base_height_m + 0.02
     base.world.reset_robot(np.array([x, 0.0, z]), 0.0, base.robot_spec.default_pose_rad)
@@ -217,7 +217,7 @@ def test_height_scan_from_rays_equals_the_flight_profile() -> None:
         yaw = state.yaw_rad
         rot = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
         scan_x = state.base_pos_m[0] + (profile._scan_offsets @ rot.T)[:, 0]
-        far = np.abs(scan_x[:, None] - profile._flight.edges_x_m[None, :]).min(axis=1) > 2e-3
+        far = np.abs(scan_x[:, None] - profile.flight.edges_x_m[None, :]).min(axis=1) > 2e-3
         near_edge_points += int((~far).sum())
         np.testing.assert_allclose(obs_profile[-scan_size:][far], obs_rays[-scan_size:][far], atol=1e-4)
     assert near_edge_points < 0.02 * len(actions) * scan_size
@@ -288,7 +288,7 @@ def test_adaptive_curriculum_promotes_after_a_climb_and_demotes_after_a_fall() -
     _, info = env.reset(seed=0)
     assert info["difficulty"] == 0.5 and info["riser_m"] == pytest.approx(0.10)
     # Teleport onto the top landing: all risers crossed -> next episode is harder.
-    flight = env._flight
+    flight = env.flight
     x = float(flight.goal_x_m + 0.5)
     env.world.reset_robot(
         np.array([x, 0.0, flight.total_rise_m + env.robot_spec.nominal_base_height_m]),
