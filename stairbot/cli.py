@@ -131,6 +131,15 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.what == "deploy":
+        if args.bundle is None:
+            raise StairbotError("bench deploy needs a BUNDLE directory (made by `stairbot export`)")
+        from stairbot.export import latency
+
+        latency.run(Path(args.bundle), args.calls)
+        return 0
+    if args.bundle is not None:
+        raise StairbotError(f"a BUNDLE is for `bench deploy`; `bench {args.what}` takes none")
     if args.what == "train":
         from stairbot.training import bench as train_bench
 
@@ -189,9 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     bench = sub.add_parser(
-        "bench", help="env steps/s beside a raw PyBullet loop (env), or PPO beside collection (train)"
+        "bench",
+        help="env steps/s beside a raw PyBullet loop (env), PPO beside collection (train), "
+        "or a bundle's per-call latency in each runtime (deploy)",
     )
-    bench.add_argument("what", nargs="?", choices=("env", "train"), default="env")
+    bench.add_argument("what", nargs="?", choices=("env", "train", "deploy"), default="env")
+    bench.add_argument("bundle", nargs="?", help="deploy: the bundle directory (stairbot export --out)")
+    bench.add_argument("--calls", type=int, default=5000, help="deploy: timed calls per runtime")
     bench.add_argument("--preset", default="stairs_up", help="env: the env preset")
     bench.add_argument("--recipe", default="ppo_stairs", help="train: the PPO recipe")
     bench.add_argument("--rollouts", type=int, default=3, help="train: PPO rollouts per measurement")

@@ -4,6 +4,7 @@
       policy.onnx   observation (B, N) float32 -> joint_targets (B, J) float32; opset 17, one file
       policy.pt     the same function as TorchScript
       weights.npz   the same function's arrays (normalization, layers, scaling) for numpy or C runtimes
+      policy.h      the same function as one dependency-free C99 header (arrays + `stairbot_policy`)
       golden.npz    inputs (K, N) float32 and the outputs (K, J) float32 they must produce (no pickle)
       policy.json   everything a controller needs, and the SHA-256 of every other file
 
@@ -21,7 +22,7 @@ policy.json (format "stairbot-policy-bundle", version 1):
     io           input and output tensor names, shapes and dtypes
     model        algorithm, net_arch, activation, num_timesteps, checkpoint it came from
     provenance   versions, training command, run directory
-    files        {name: {sha256, bytes}} for policy.onnx, policy.pt, weights.npz, golden.npz
+    files        {name: {sha256, bytes}} for policy.onnx, policy.pt, weights.npz, policy.h, golden.npz
     golden       how the golden vectors were made and the tolerance a runtime must meet
 """
 
@@ -37,6 +38,7 @@ import numpy as np
 
 import stairbot
 from stairbot.errors import StairbotError
+from stairbot.export.c_source import to_c_header
 from stairbot.export.onnx_graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, to_onnx
 from stairbot.export.policy_graph import Activation, PolicyGraph, from_sb3, save_npz
 from stairbot.export.torchscript import to_torchscript
@@ -53,7 +55,8 @@ BUNDLE_FORMAT = "stairbot-policy-bundle"
 BUNDLE_VERSION = 1
 # A runtime reproduces the golden outputs to this absolute error (float32 arithmetic, rad).
 GOLDEN_ATOL_RAD = 1e-5
-BUNDLE_FILES = ("policy.onnx", "policy.pt", "weights.npz", "golden.npz")  # hashed in policy.json
+# hashed in policy.json
+BUNDLE_FILES = ("policy.onnx", "policy.pt", "weights.npz", "policy.h", "golden.npz")
 GOLDEN_RECORDED_STEPS = 192
 GOLDEN_RANDOM = 64
 
@@ -117,8 +120,10 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
         )
         np.savez(tmp / "golden.npz", inputs=inputs, outputs=outputs.astype(np.float32))
         metadata = bundle_metadata(
-            graph, recipe, run, checkpoint=checkpoint, num_timesteps=meta.num_timesteps, folder=tmp
+            graph, recipe, run, checkpoint=checkpoint, num_timesteps=meta.num_timesteps
         )
+        to_c_header(graph, tmp / "policy.h", metadata)  # its comments come from the metadata
+        metadata["files"] = file_hashes(tmp)
         (tmp / "policy.json").write_text(json.dumps(metadata, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -129,10 +134,18 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
     return out
 
 
+def file_hashes(folder: Path) -> dict[str, dict[str, Any]]:
+    """policy.json's `files`: the SHA-256 and size of each of BUNDLE_FILES in `folder`."""
+    return {
+        name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size}
+        for name in BUNDLE_FILES
+    }
+
+
 def bundle_metadata(
-    graph: PolicyGraph, recipe: Recipe, run: RunDir, *, checkpoint: Path, num_timesteps: int, folder: Path
+    graph: PolicyGraph, recipe: Recipe, run: RunDir, *, checkpoint: Path, num_timesteps: int
 ) -> dict[str, Any]:
-    """policy.json's content (see the module docstring); hashes the files already in `folder`."""
+    """policy.json's content (see the module docstring) but `files` (`file_hashes`)."""
     env = recipe.env
     spec = load_robot_spec(env.robot)
     scan = env.observation.height_scan
@@ -222,9 +235,5 @@ def bundle_metadata(
             f"then {GOLDEN_RANDOM} random ones",
             "outputs": "joint targets from the Stable-Baselines3 policy itself",
             "atol_rad": GOLDEN_ATOL_RAD,
-        },
-        "files": {
-            name: {"sha256": sha256(folder / name), "bytes": (folder / name).stat().st_size}
-            for name in BUNDLE_FILES
         },
     }

@@ -1,0 +1,75 @@
+"""Tiny real bundles (a PPO and a SAC run, trained for a few hundred steps and exported), built once per
+test session, and a C compiler for the tests of policy.h."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from training.helpers import PPO_TINY, SAC_TINY
+
+from stairbot.export.bundle import export_run
+from stairbot.export.latency import find_c_compiler
+from stairbot.training import trainer
+from stairbot.training.recipe import load_recipe
+
+# What the C tests compile with: C99, every warning an error (CI has gcc).
+C_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wshadow")
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A finished tiny run and the bundle exported from it (tests only read both)."""
+
+    run: Path
+    bundle: Path
+
+
+def _export(root: Path, recipe_name: str, overrides: tuple[str, ...]) -> Exported:
+    run = root / "run"
+    trainer.train(load_recipe(recipe_name, list(overrides)), run)
+    return Exported(run, export_run(run, root / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def ppo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """PPO (ELU, clip squash), net_arch [16], 256 steps."""
+    return _export(tmp_path_factory.mktemp("export-ppo"), "ppo_stairs", PPO_TINY)
+
+
+@pytest.fixture(scope="session")
+def sac_bundle(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """SAC (tanh squash), net_arch [16], 300 steps."""
+    return _export(tmp_path_factory.mktemp("export-sac"), "sac_stairs", SAC_TINY)
+
+
+@pytest.fixture(params=["ppo", "sac"])
+def bundle(request: pytest.FixtureRequest) -> Exported:
+    """Each tiny bundle in turn."""
+    exported: Exported = request.getfixturevalue(f"{request.param}_bundle")
+    return exported
+
+
+@pytest.fixture(scope="session")
+def c_compiler() -> str:
+    compiler = find_c_compiler()
+    if compiler is None:
+        pytest.skip("no C compiler ($CC, cc, gcc or clang) on this machine: policy.h cannot be compiled")
+    return compiler
+
+
+def compile_c(compiler: str, source: Path, executable: Path, *include_dirs: Path) -> Path:
+    """Compile `source` (which includes headers from `include_dirs`) into `executable`, or fail the test
+    with the compiler's messages."""
+    includes = [f"-I{folder}" for folder in include_dirs]
+    done = subprocess.run(
+        [compiler, *C_FLAGS, *includes, str(source), "-o", str(executable), "-lm"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{compiler} failed:\n{done.stderr}")
+    return executable
