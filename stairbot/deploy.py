@@ -467,6 +467,8 @@ class BundlePolicy:
         else:
             self._run = _NumpyRunner(path / "weights.npz", metadata)
         self._stand = metadata.default_joint_pos_rad.astype(np.float32)
+        self._inverse_scale = (1.0 / metadata.action_scale_rad).astype(np.float32)
+        self._clip = np.float32(metadata.action_clip)
         self.golden_max_error_rad = math.nan
         self.last_action = np.zeros(metadata.num_joints, np.float32)
         self.steps = 0
@@ -606,11 +608,15 @@ class BundlePolicy:
                 f"got {obs.shape}"
             )
         self.steps += 1
-        if np.all(np.isfinite(obs)):
+        # One reduction instead of an elementwise isfinite: NaN and inf propagate through a sum (and
+        # observations are far below float32 overflow), ~2 us less per call on the control path.
+        if math.isfinite(float(obs.sum(dtype=np.float64))):
             self.consecutive_nonfinite_inputs = 0
             targets = self._run(obs[None, :])[0]
-            if np.all(np.isfinite(targets)):
-                self.last_action = self.action_from_targets(targets)
+            if math.isfinite(float(targets.sum(dtype=np.float64))):
+                action = (targets - self._stand) * self._inverse_scale
+                # minimum/maximum: float rounding can leave the squashed action a hair outside the clip.
+                self.last_action = np.minimum(np.maximum(action, -self._clip), self._clip).astype(np.float32)
                 return targets
             self.nonfinite_outputs += 1
         else:
