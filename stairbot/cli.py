@@ -1,7 +1,13 @@
 """The `stairbot` command line.
 
+stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [key.path=value ...]
+stairbot train --resume RUN_DIR [--timesteps N]
+stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--seed S] [--json FILE] [--checkpoint best|latest]
+stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest]
+stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
+stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
+stairbot bench deploy BUNDLE [--calls N]
 stairbot demo [--preset P] [--episodes N] [--riser-m H] [--seed S]
-stairbot bench [--preset P] [--steps N] [--processes K]
 stairbot presets
 """
 
