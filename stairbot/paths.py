@@ -12,7 +12,7 @@ from typing import Literal
 
 from stairbot.errors import ConfigError
 
-DataKind = Literal["urdf", "envs", "train"]
+DataKind = Literal["urdf", "envs", "train", "pretrained"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _YAML_SUFFIXES = (".yaml", ".yml")

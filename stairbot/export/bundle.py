@@ -6,6 +6,7 @@
       weights.npz   the same function's arrays (normalization, layers, scaling) for numpy or C runtimes
       policy.h      the same function as one dependency-free C99 header (arrays + `stairbot_policy`)
       golden.npz    inputs (K, N) float32 and the outputs (K, J) float32 they must produce (no pickle)
+      env.yaml      the env preset it was trained in (to replay it in simulation: play, record, sim2sim)
       policy.json   everything a controller needs, and the SHA-256 of every other file
 
 policy.json (format "stairbot-policy-bundle", version 1):
@@ -56,7 +57,7 @@ BUNDLE_VERSION = 1
 # A runtime reproduces the golden outputs to this absolute error (float32 arithmetic, rad).
 GOLDEN_ATOL_RAD = 1e-5
 # hashed in policy.json
-BUNDLE_FILES = ("policy.onnx", "policy.pt", "weights.npz", "policy.h", "golden.npz")
+BUNDLE_FILES = ("policy.onnx", "policy.pt", "weights.npz", "policy.h", "golden.npz", "env.yaml")
 GOLDEN_RECORDED_STEPS = 192
 GOLDEN_RANDOM = 64
 
@@ -113,6 +114,7 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
         to_onnx(graph, tmp / "policy.onnx", producer=f"stairbot {stairbot.__version__}")
         to_torchscript(graph, tmp / "policy.pt")
         save_npz(graph, tmp / "weights.npz")
+        shutil.copyfile(run.env_preset, tmp / "env.yaml")  # the simulator setup it was trained in
         inputs = _golden_inputs(policy, recipe, run, seed)
         # The reference outputs come from SB3 itself (its predict on normalized observations).
         outputs = spec.default_pose_rad + recipe.env.control.action_scale_rad * np.array(

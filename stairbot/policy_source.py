@@ -1,0 +1,94 @@
+"""Resolve the POLICY argument of `stairbot play` / `record` (and the benchmark) to something that acts.
+
+POLICY is a run directory (its best checkpoint), an export bundle (run through `stairbot.deploy`),
+`pretrained` (the policy shipped with stairbot), or nothing (zero action: the robot stands). Each gives
+an `act(observation) -> action in [-1, 1]` and the env preset the policy was trained in, so that its
+observations match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from stairbot.errors import StairbotError
+from stairbot.paths import data_dir
+
+PRETRAINED = "pretrained"
+
+Act = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy ready to drive an env.
+
+    Attributes:
+        name: what it is, for titles and logs ("run runs/x (best)", "bundle b/", "zero action").
+        env_preset: env preset (name or YAML path) whose observations the policy expects.
+        act: raw observation (N,) -> action (J,) in [-1, 1].
+    """
+
+    name: str
+    env_preset: str
+    act: Act
+
+
+def _zero_action(num_joints: int) -> Act:
+    zero = np.zeros(num_joints, np.float32)
+    return lambda observation: zero
+
+
+def pretrained_dir() -> Path:
+    return (
+        data_dir("pretrained")
+        if (Path(__file__).parent / "_data" / "pretrained").is_dir()
+        else (Path(__file__).resolve().parent.parent / "pretrained")
+    )
+
+
+def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") -> PolicySource:
+    """The policy named by `source` (see the module docstring); `preset` is used for zero action."""
+    if source is None:
+        from stairbot.envs.config import load_env_config
+        from stairbot.robots.spec import load_robot_spec
+
+        joints = load_robot_spec(load_env_config(preset).robot).num_joints
+        return PolicySource("zero action", preset, _zero_action(joints))
+    if str(source) == PRETRAINED:
+        try:
+            source = data_dir("pretrained")
+        except FileNotFoundError:
+            raise StairbotError(
+                "no pretrained policy is shipped with this version of stairbot yet; give a run "
+                "directory (stairbot train ...), an export bundle (stairbot export ...), or no policy"
+            ) from None
+    path = Path(source)
+    if (path / "policy.json").is_file():
+        from stairbot.deploy import load_bundle
+
+        bundle = load_bundle(path)
+        preset_file = path / "env.yaml"
+        if not preset_file.is_file():
+            raise StairbotError(
+                f"bundle {path} has no env.yaml (exported by an older stairbot): re-export it"
+            )
+
+        def act_bundle(observation: NDArray[np.float32]) -> NDArray[np.float32]:
+            return bundle.action_from_targets(bundle.act(observation))
+
+        return PolicySource(f"bundle {path}", str(preset_file), act_bundle)
+    if (path / "config.yaml").is_file():
+        from stairbot.training.policy import load_policy, policy_checkpoint
+
+        checkpoint = policy_checkpoint(path, "best")
+        policy = load_policy(checkpoint)
+        return PolicySource(f"run {path} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
+    raise StairbotError(
+        f"{source} is not a policy: give a run directory (with config.yaml), an export bundle (with "
+        f"policy.json), '{PRETRAINED}', or nothing for the zero action"
+    )
