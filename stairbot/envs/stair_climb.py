@@ -16,7 +16,7 @@ from stairbot.envs.config import EnvConfig, HeightSource, load_env_config
 from stairbot.observations import OBS_CLIP, observation_layout
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
-from stairbot.sim.world import RobotState, World
+from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
 from stairbot.termination import TerminationCheck, TerminationReason
 from stairbot.terrain.stairs import Flight, plan_flight, riser_for_difficulty
 
@@ -348,8 +348,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     def render(self) -> NDArray[np.uint8] | None:
         if self.render_mode != "rgb_array":
             return None
-        target = np.zeros(3) if self._state is None else self._state.base_pos_m
-        return self.world.render(480, 360, target)
+        base = np.zeros(3) if self._state is None else self._state.base_pos_m
+        return self.world.render(480, 360, camera_target(base))
 
     def close(self) -> None:
         if self._world is not None:
@@ -406,4 +406,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
     def _follow_camera(self) -> None:
         if self._state is not None:
-            self.world.client.resetDebugVisualizerCamera(1.6, 40.0, -25.0, self._state.base_pos_m.tolist())
+            cam = FOLLOW_CAMERA
+            self.world.client.resetDebugVisualizerCamera(
+                cam["distance"], cam["yaw"], cam["pitch"], camera_target(self._state.base_pos_m).tolist()
+            )

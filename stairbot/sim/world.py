@@ -143,6 +143,17 @@ def set_collision_groups(client: BulletClient, robot: int, terrain: Sequence[int
         client.setCollisionFilterGroupMask(robot, link, _ROBOT_GROUP, _TERRAIN_GROUP)
 
 
+# Behind and to the left of the robot, looking a little down: the robot and the flight ahead in view.
+FOLLOW_CAMERA = {"distance": 2.0, "yaw": -40.0, "pitch": -20.0}
+# The camera aims this far ahead of the base (m, +x), so the stairs the robot walks into are in frame.
+FOLLOW_CAMERA_LEAD_M = 0.6
+
+
+def camera_target(base_pos_m: FloatArray) -> FloatArray:
+    """(3,) point the follow camera aims at for a base at `base_pos_m` (3,)."""
+    return base_pos_m + np.array([FOLLOW_CAMERA_LEAD_M, 0.0, -0.1])
+
+
 class World:
     """A ground plane, one robot and a pool of stair bodies in a private PyBullet client."""
 
@@ -282,15 +293,10 @@ class World:
         return np.array([h[3][2] if h[0] >= 0 else 0.0 for h in hits])
 
     def render(self, width: int, height: int, target: FloatArray) -> NDArray[np.uint8]:
-        """(H, W, 3) RGB image from a camera that looks at `target` (3,) from behind and to the side."""
+        """(H, W, 3) RGB image from the follow camera (`FOLLOW_CAMERA`) aimed at `target` (3,)."""
         c = self.client
         view = c.computeViewMatrixFromYawPitchRoll(
-            cameraTargetPosition=target.tolist(),
-            distance=1.6,
-            yaw=40.0,
-            pitch=-25.0,
-            roll=0.0,
-            upAxisIndex=2,
+            cameraTargetPosition=target.tolist(), roll=0.0, upAxisIndex=2, **FOLLOW_CAMERA
         )
         proj = c.computeProjectionMatrixFOV(fov=60.0, aspect=width / height, nearVal=0.05, farVal=20.0)
         _, _, rgba, _, _ = c.getCameraImage(width, height, view, proj, renderer=pybullet.ER_TINY_RENDERER)
