@@ -8,6 +8,9 @@ stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
 stairbot demo [--preset P] [--episodes N] [--riser-m H] [--seed S]
+stairbot record [POLICY] --out FILE.mp4|.gif [--width W] [--height H] [--episodes N] [--riser-m H]
+                [--seed S] [--fps F] [--max-steps N]
+stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no-episode]
 stairbot presets
 """
 
@@ -157,6 +160,79 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from stairbot.policy_source import load_policy_source
+    from stairbot.viz.video import check_video_options, record_video
+
+    out = Path(args.out)
+    check_video_options(out, args.width, args.height, args.episodes, args.fps)  # before loading anything
+    source = load_policy_source(args.policy)
+    print(f"recording {source.name} on {source.env_preset} -> {out}")
+    recording = record_video(
+        source,
+        out,
+        width=args.width,
+        height=args.height,
+        episodes=args.episodes,
+        riser_m=args.riser_m,
+        seed=args.seed,
+        fps=args.fps,
+        max_steps=args.max_steps,
+        log=print,
+    )
+    print(
+        f"wrote {recording.path}: {recording.frames} frames, {recording.seconds:.1f} s at "
+        f"{recording.fps:g} fps, {recording.width}x{recording.height}"
+    )
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from stairbot.viz.plots import plot_run
+
+    files = plot_run(
+        Path(args.run_dir),
+        Path(args.out) if args.out else None,
+        seed=args.seed,
+        riser_m=args.riser_m,
+        episode=not args.no_episode,
+        max_steps=args.max_steps,
+        log=print,
+    )
+    for path in files:
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    record = sub.add_parser(
+        "record", help="render episodes of a policy to .mp4 or .gif, headless (no display needed)"
+    )
+    record.add_argument(
+        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
+    )
+    record.add_argument("--out", required=True, help="video file; .mp4 (H.264) or .gif")
+    record.add_argument("--width", type=int, default=640, help="frame width in px (even for .mp4)")
+    record.add_argument("--height", type=int, default=480, help="frame height in px (even for .mp4)")
+    record.add_argument("--episodes", type=int, default=1, help="episodes, one after another")
+    record.add_argument("--riser-m", type=float, help="riser height (m); default: the policy's preset")
+    record.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    record.add_argument(
+        "--fps", type=float, default=25.0, help="frames per second of sim time, at most the control rate"
+    )
+    record.add_argument("--max-steps", type=int, help="cap each episode (control steps; default 1000)")
+    record.set_defaults(func=_record)
+
+    plot = sub.add_parser("plot", help="learning curves of a run and one episode's telemetry, as PNGs")
+    plot.add_argument("run_dir")
+    plot.add_argument("--out", help="folder for the PNGs (default RUN_DIR/plots)")
+    plot.add_argument("--seed", type=int, default=0, help="reset seed of the episode of the best policy")
+    plot.add_argument("--riser-m", type=float, help="riser height (m) of that episode; default: the run's")
+    plot.add_argument("--max-steps", type=int, help="cap that episode (control steps; default 1000)")
+    plot.add_argument("--no-episode", action="store_true", help="only the learning curves")
+    plot.set_defaults(func=_plot)
+
+
 def _presets(args: argparse.Namespace) -> int:
     from stairbot.paths import available_presets
 
@@ -219,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--processes", type=int, default=None, help="default: one per core")
     bench.add_argument("--repeats", type=int, default=None, help="measurements per row (median)")
     bench.set_defaults(func=_bench)
+
+    _add_record_and_plot(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
     presets.set_defaults(func=_presets)
