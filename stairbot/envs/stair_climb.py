@@ -16,6 +16,7 @@ from stairbot.envs.config import EnvConfig, HeightSource, load_env_config
 from stairbot.observations import OBS_CLIP, observation_layout
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
+from stairbot.sim.actuators import AppliedTorques
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
 from stairbot.termination import TerminationCheck, TerminationReason
 from stairbot.terrain.stairs import Flight, plan_flight, riser_for_difficulty
@@ -173,6 +174,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._best_steps = 0
         self._episode_steps = 0
         self._episode_terms: dict[str, float] = {}
+        # What the actuators applied in the last step (telemetry, plots); None before the first step.
+        self.last_torques: AppliedTorques | None = None
 
     # ---- properties --------------------------------------------------------------------------------
 
@@ -281,7 +284,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
         prev_x = float(self._state.base_pos_m[0])
         q_target = robot.default_pose_rad + self.config.control.action_scale_rad * action64
-        torques = world.step(q_target)
+        torques = self.last_torques = world.step(q_target)
         state = self._state = world.read_state()
         self._steer(state)
         contacts = world.contacts()

@@ -15,8 +15,7 @@ replace the wrapper.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ from numpy.typing import NDArray
 
 from stairbot.errors import StairbotError
 from stairbot.policy_source import PolicySource
-from stairbot.sim.actuators import AppliedTorques
-from stairbot.sim.world import World
 
 FloatArray = NDArray[np.float64]
 
@@ -58,28 +55,6 @@ def policy_env(preset: str | Path, *, riser_m: float | None = None, max_steps: i
         overrides["stairs.riser_m"] = riser_m
     kwargs: dict[str, Any] = {} if max_steps is None else {"max_episode_steps": max_steps}
     return gym.make(ENV_ID, preset=str(preset), overrides=overrides, **kwargs)
-
-
-@contextmanager
-def torque_tap(world: World) -> Iterator[Callable[[], AppliedTorques | None]]:
-    """Record what `world.step` returns while the block runs; yields a getter of the latest result.
-
-    Wraps the bound method on this instance only (the class and other worlds are untouched) and puts
-    the original back on exit.
-    """
-    original = world.step
-    latest: list[AppliedTorques] = []
-
-    def step(q_target_rad: FloatArray) -> AppliedTorques:
-        result = original(q_target_rad)
-        latest[:] = [result]
-        return result
-
-    setattr(world, "step", step)  # noqa: B010  (mypy refuses assignment to a method)
-    try:
-        yield lambda: latest[0] if latest else None
-    finally:
-        delattr(world, "step")
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,30 +232,29 @@ def record_episode(
         term_names = tuple(base.rewards.names)
         reason = TIME_LIMIT
         success = False
-        with torque_tap(world) as applied:
-            done = False
-            while not done:
-                action = np.asarray(source.act(observation), dtype=np.float32)
-                observation, reward, terminated, truncated, info = env.step(action)
-                state = world.read_state()
-                torques = applied()
-                rows["base_pos_m"].append(state.base_pos_m)
-                rows["base_quat_xyzw"].append(state.base_quat_xyzw)
-                rows["base_lin_vel_mps"].append(state.base_lin_vel_mps)
-                rows["joint_pos_rad"].append(state.joint_pos_rad)
-                rows["joint_vel_radps"].append(state.joint_vel_radps)
-                rows["action"].append(np.clip(action, -1.0, 1.0))
-                rows["torques_nm"].append(
-                    np.full(spec.num_joints, np.nan) if torques is None else torques.last_nm
-                )
-                rows["foot_contact"].append(world.contacts().foot_contact)
-                rows["reward"].append(float(reward))
-                rows["reward_terms"].append([info["reward_terms"].get(n, 0.0) for n in term_names])
-                rows["steps_climbed"].append(int(info["steps_climbed"]))
-                done = terminated or truncated
-                if terminated:
-                    reason = str(info["termination_reason"])
-                success = bool(info["success"])
+        done = False
+        while not done:
+            action = np.asarray(source.act(observation), dtype=np.float32)
+            observation, reward, terminated, truncated, info = env.step(action)
+            state = world.read_state()
+            torques = base.last_torques
+            rows["base_pos_m"].append(state.base_pos_m)
+            rows["base_quat_xyzw"].append(state.base_quat_xyzw)
+            rows["base_lin_vel_mps"].append(state.base_lin_vel_mps)
+            rows["joint_pos_rad"].append(state.joint_pos_rad)
+            rows["joint_vel_radps"].append(state.joint_vel_radps)
+            rows["action"].append(np.clip(action, -1.0, 1.0))
+            rows["torques_nm"].append(
+                np.full(spec.num_joints, np.nan) if torques is None else torques.last_nm
+            )
+            rows["foot_contact"].append(world.contacts().foot_contact)
+            rows["reward"].append(float(reward))
+            rows["reward_terms"].append([info["reward_terms"].get(n, 0.0) for n in term_names])
+            rows["steps_climbed"].append(int(info["steps_climbed"]))
+            done = terminated or truncated
+            if terminated:
+                reason = str(info["termination_reason"])
+            success = bool(info["success"])
         arrays = {key: np.array(value) for key, value in rows.items()}
         positions = arrays["base_pos_m"]
         lo = min(-1.0, float(positions[:, 0].min()) - 0.3)
