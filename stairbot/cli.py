@@ -11,6 +11,7 @@ stairbot demo [--preset P] [--episodes N] [--riser-m H] [--seed S]
 stairbot record [POLICY] --out FILE.mp4|.gif [--width W] [--height H] [--episodes N] [--riser-m H]
                 [--seed S] [--fps F] [--max-steps N]
 stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no-episode]
+stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-steps N] [--screenshot FILE]
 stairbot presets
 """
 
@@ -233,6 +234,49 @@ def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser
     plot.set_defaults(func=_plot)
 
 
+def _play(args: argparse.Namespace) -> int:
+    from stairbot.viz.play import run_play
+
+    result = run_play(
+        args.policy,
+        riser_m=args.riser_m,
+        seed=args.seed,
+        direction=args.direction,
+        max_steps=args.max_steps,
+        screenshot=Path(args.screenshot) if args.screenshot else None,
+    )
+    print(f"played {result.steps} steps in {result.episodes} episode(s); ended by {result.ended_by}")
+    return 130 if result.ended_by == "interrupted" else 0
+
+
+def _add_play(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from stairbot.viz.play import PLAY_DESCRIPTION, PLAY_EPILOG
+
+    play = sub.add_parser(
+        "play",
+        help="watch a policy in the PyBullet GUI, in real time, with keys and overlays",
+        description=PLAY_DESCRIPTION,
+        epilog=PLAY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    play.add_argument(
+        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
+    )
+    play.add_argument(
+        "--riser-m",
+        type=float,
+        help="riser height of the first episode, 0 .. 0.30 m "
+        "(default: the policy's preset); up/down change it",
+    )
+    play.add_argument("--seed", type=int, default=0, help="episode k is reset with seed + k (default 0)")
+    play.add_argument("--direction", choices=("up", "down"), help="default: the policy's preset")
+    play.add_argument("--max-steps", type=int, help="quit after this many control steps (scripted runs)")
+    play.add_argument(
+        "--screenshot", metavar="FILE", help="on quitting, write the GUI camera's view to FILE (PNG)"
+    )
+    play.set_defaults(func=_play)
+
+
 def _presets(args: argparse.Namespace) -> int:
     from stairbot.paths import available_presets
 
@@ -297,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
 
     _add_record_and_plot(sub)
+    _add_play(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
     presets.set_defaults(func=_presets)

@@ -164,6 +164,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         ).reshape(-1, 2)
         # The world (a PyBullet client) is created lazily, in the process that steps the env.
         self._world: World | None = None
+        self._camera_placed = False
         self._soft_limits = np.zeros((num_joints, 2))
         self._flight: Flight | None = None
         self._state: RobotState | None = None
@@ -408,8 +409,17 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         return soft
 
     def _follow_camera(self) -> None:
-        if self._state is not None:
-            cam = FOLLOW_CAMERA
-            self.world.client.resetDebugVisualizerCamera(
-                cam["distance"], cam["yaw"], cam["pitch"], camera_target(self._state.base_pos_m).tolist()
-            )
+        """Keep the GUI camera on the robot; distance, yaw and pitch stay as the user set them with the
+        mouse (the first call sets FOLLOW_CAMERA's)."""
+        if self._state is None:
+            return
+        client = self.world.client
+        if self._camera_placed:
+            camera = client.getDebugVisualizerCamera()  # (..., yaw [8], pitch [9], distance [10], target)
+            yaw, pitch, distance = float(camera[8]), float(camera[9]), float(camera[10])
+        else:
+            yaw, pitch, distance = FOLLOW_CAMERA["yaw"], FOLLOW_CAMERA["pitch"], FOLLOW_CAMERA["distance"]
+            self._camera_placed = True
+        client.resetDebugVisualizerCamera(
+            distance, yaw, pitch, camera_target(self._state.base_pos_m).tolist()
+        )

@@ -170,6 +170,8 @@ class World:
         self.spec = spec
         self.sim = sim
         self.client = c = connect(sim, gui=gui)
+        if gui:  # build the scene without redrawing the window after every body (seconds under Xvfb)
+            c.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 0)
         self.plane_id = load_ground(c, sim.ground_friction)
         self.stairs = StairBodies.for_spec(
             c, stairs, max_riser_m=max(stairs.riser_m, max_riser_m), friction=sim.ground_friction
@@ -182,6 +184,8 @@ class World:
         self.thigh_link_ids = frozenset(links[name] for name in spec.thigh_links)
         self._foot_index = {link: i for i, link in enumerate(self.foot_link_ids)}
         set_collision_groups(c, self.robot_id, (self.plane_id, *self.stairs.body_ids))
+        if gui:
+            c.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 1)
         self.actuator = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
         self._joint_cache: tuple[FloatArray, FloatArray] | None = None
         # The calls made every physics substep, bound once to this client. BulletClient wraps each
