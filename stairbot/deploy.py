@@ -297,27 +297,31 @@ def verify_files(folder: Path, files: Mapping[str, str]) -> None:
 # ---- inference backends --------------------------------------------------------------------------
 
 
+def onnx_session(path: Path) -> Any:
+    """An onnxruntime session for a control loop: CPU, one thread, sequential execution (no thread
+    pool waking up inside the controller's period)."""
+    try:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise BundleError(
+            "the onnxruntime backend needs the onnxruntime package (pip install onnxruntime); "
+            "backend='numpy' needs numpy only"
+        ) from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise BundleError(f"{path.name}: onnxruntime cannot load it: {exc}") from exc
+
+
 class _OnnxRunner:
     """policy.onnx in onnxruntime: (B, N) float32 -> (B, J) float32, one thread, sequential."""
 
     def __init__(self, path: Path, meta: BundleMetadata) -> None:
-        try:
-            import onnxruntime as ort  # type: ignore[import-untyped]
-        except ImportError as exc:
-            raise BundleError(
-                "the onnxruntime backend needs the onnxruntime package (pip install onnxruntime); "
-                "backend='numpy' needs numpy only"
-            ) from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise BundleError(f"{path.name}: onnxruntime cannot load it: {exc}") from exc
+        self.session = onnx_session(path)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if [i.name for i in inputs] != [meta.input_name] or [o.name for o in outputs] != [meta.output_name]:
             raise BundleError(

@@ -43,14 +43,6 @@ def _zero_action(num_joints: int) -> Act:
     return lambda observation: zero
 
 
-def pretrained_dir() -> Path:
-    return (
-        data_dir("pretrained")
-        if (Path(__file__).parent / "_data" / "pretrained").is_dir()
-        else (Path(__file__).resolve().parent.parent / "pretrained")
-    )
-
-
 def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") -> PolicySource:
     """The policy named by `source` (see the module docstring); `preset` is used for zero action."""
     if source is None:

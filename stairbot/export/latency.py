@@ -134,13 +134,9 @@ def _max_error(fn: Callable[[Any], object], inputs: list[Any], golden: np.ndarra
 
 @contextmanager
 def _onnxruntime(bundle: Path, io: dict[str, Any]) -> Iterator[Callable[[np.ndarray], object]]:
-    import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]  # no stubs in some releases
+    from stairbot.deploy import onnx_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(bundle / "policy.onnx"), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(bundle / "policy.onnx")  # the session stairbot.deploy runs
     outputs, name = [io["output"]["name"]], io["input"]["name"]
     yield lambda x: session.run(outputs, {name: x})[0]
 

@@ -72,11 +72,6 @@ class RobotState:
         """(3,) angular velocity in the base frame (what a gyro measures)."""
         return self.rotation.T @ self.base_ang_vel_radps
 
-    @cached_property
-    def base_lin_vel_body_mps(self) -> FloatArray:
-        """(3,) linear velocity in the base frame."""
-        return self.rotation.T @ self.base_lin_vel_mps
-
     @property
     def yaw_rad(self) -> float:
         return float(np.arctan2(self.rotation[1, 0], self.rotation[0, 0]))
