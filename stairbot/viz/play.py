@@ -18,10 +18,11 @@ Keys (in the GUI window):
     q, Esc         quit (closing the window quits too)
 
 PyBullet's own keys keep working (w wireframe, g side panels, s shadows, ...; see its docs); Esc
-also closes the window itself. The env points the camera at the robot every step from a fixed angle,
-so the mouse orbits the view only while paused. An episode that ends stays on screen for a second
-(`end_hold_s`), then the next one starts. `--max-steps N` quits after N control steps and
-`--screenshot FILE` writes the GUI camera's view as a PNG on quitting (both for scripted runs).
+also closes the window itself. The env keeps the camera aimed at the robot every step; the distance,
+yaw and pitch stay where the mouse put them, so the view can be orbited while the robot walks. An
+episode that ends stays on screen for a second (`end_hold_s`), then the next one starts.
+`--max-steps N` quits after N control steps and `--screenshot FILE` writes the GUI camera's view as a
+PNG on quitting (both for scripted runs).
 
 Stairs: the riser is set through the curriculum's difficulty at each reset (`reset(options=
 {"difficulty": riser_m / MAX_RISER_M})`, with `curriculum.max_riser_m` raised to MAX_RISER_M =
