@@ -12,6 +12,8 @@ stairbot record [POLICY] --out FILE.mp4|.gif [--width W] [--height H] [--episode
                 [--seed S] [--fps F] [--max-steps N]
 stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no-episode]
 stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-steps N] [--screenshot FILE]
+stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
+                   [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
 stairbot presets
 """
 
@@ -277,6 +279,60 @@ def _add_play(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     play.set_defaults(func=_play)
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from stairbot import benchmark
+
+    result = benchmark.run_benchmark(
+        args.policy,
+        risers_m=args.risers,
+        treads_m=args.treads,
+        directions=args.directions,
+        episodes=args.episodes,
+        seed=args.seed,
+        processes=args.processes,
+        log=print,
+    )
+    print(result.table())
+    if args.json:
+        result.to_json(Path(args.json))
+    if args.csv:
+        result.to_csv(Path(args.csv))
+    if args.plot:
+        benchmark.plot_success(result, Path(args.plot))
+    for path in (args.json, args.csv, args.plot):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Defaults live in stairbot.benchmark (None here), which is only imported to run.
+    parser = sub.add_parser(
+        "benchmark", help="success, steps climbed, falls and time to the top over a grid of stairs"
+    )
+    parser.add_argument(
+        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
+    )
+    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
+    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+    parser.add_argument(
+        "--risers",
+        type=float,
+        nargs="+",
+        metavar="H",
+        help="riser heights, m (default 0.05 .. 0.20, 0.025 apart)",
+    )
+    parser.add_argument(
+        "--treads", type=float, nargs="+", metavar="T", help="tread depths, m (default 0.25 0.32)"
+    )
+    parser.add_argument("--directions", nargs="+", metavar="D", help="up and/or down (default both)")
+    parser.add_argument("--json", metavar="FILE", help="write all cells and the summary as JSON")
+    parser.add_argument("--csv", metavar="FILE", help="write one row per cell as CSV")
+    parser.add_argument("--plot", metavar="FILE", help="write success rate against riser height (PNG)")
+    parser.set_defaults(func=_benchmark)
+
+
 def _presets(args: argparse.Namespace) -> int:
     from stairbot.paths import available_presets
 
@@ -342,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_record_and_plot(sub)
     _add_play(sub)
+    _add_benchmark(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
     presets.set_defaults(func=_presets)

@@ -1,0 +1,407 @@
+"""A policy's stair-climbing envelope over a grid of riser heights, tread depths and directions.
+
+`stairbot benchmark POLICY [--episodes N] [--seed S] [--processes K] [--json F] [--csv F] [--plot F]`
+
+Every cell of the grid (direction x tread x riser) is `stairbot.evaluation.evaluate` with the same
+seeds (episode i of every cell is reset with `seed + i`, so cells differ only in the stairs) and
+deterministic actions, in the policy's own env preset with the curriculum off and the cell's
+`stairs.riser_m`, `stairs.tread_m` and `stairs.direction` as overrides.
+
+Per direction the summary gives `max_riser_m`: the highest riser up to which *every* riser of the
+grid reaches `SUCCESS_THRESHOLD` (80%) success on *every* tread (a conservative, contiguous envelope:
+a lucky pass above a failing riser does not count, nor does a pass on the easier tread alone), and
+`max_riser_by_tread_m`, the same rule for each tread on its own. Falls per episode and the mean time
+to the top are pooled over all the direction's episodes (the time over its successful ones).
+
+Cells are independent: with K > 1 processes they run in a spawn-context pool, each worker building its
+own policy from the POLICY string and its own envs; results equal the serial run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stairbot.errors import ConfigError
+from stairbot.evaluation import FALL_REASONS, EvalReport, evaluate
+from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.terrain.stairs import MAX_RISER_M, MIN_TREAD_M
+from stairbot.training.vec import env_factory
+
+DEFAULT_RISERS_M = tuple(round(0.05 + 0.025 * i, 3) for i in range(7))  # 0.05 .. 0.20
+DEFAULT_TREADS_M = (0.25, 0.32)
+DIRECTIONS = ("up", "down")
+DEFAULT_EPISODES = 20
+SUCCESS_THRESHOLD = 0.8
+MAX_TREAD_M = 1.0
+# The evaluation setting: fixed stairs, no curriculum.
+_CURRICULUM_OFF = {"curriculum.adaptive": False, "curriculum.difficulty": None}
+
+CSV_COLUMNS = (
+    "direction",
+    "tread_m",
+    "riser_m",
+    "episodes",
+    "success_rate",
+    "steps_climbed",
+    "falls",
+    "falls_per_episode",
+    "mean_time_to_top_s",
+    "mean_return",
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point."""
+
+    direction: str
+    tread_m: float
+    riser_m: float
+
+    def overrides(self) -> dict[str, Any]:
+        return {
+            **_CURRICULUM_OFF,
+            "stairs.riser_m": self.riser_m,
+            "stairs.tread_m": self.tread_m,
+            "stairs.direction": self.direction,
+        }
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A cell's aggregates (see `EvalReport`) plus the per-episode numbers the summary pools."""
+
+    direction: str
+    tread_m: float
+    riser_m: float
+    episodes: int
+    success_rate: float
+    steps_climbed: float
+    falls: int
+    falls_per_episode: float
+    mean_time_to_top_s: float | None
+    mean_return: float
+    success_durations_s: tuple[float, ...]  # time to the top of each successful episode
+
+    @classmethod
+    def from_report(cls, cell: Cell, report: EvalReport) -> CellResult:
+        return cls(
+            direction=cell.direction,
+            tread_m=cell.tread_m,
+            riser_m=cell.riser_m,
+            episodes=report.episodes,
+            success_rate=report.success_rate,
+            steps_climbed=report.steps_climbed,
+            falls=sum(r.termination_reason in FALL_REASONS for r in report.results),
+            falls_per_episode=report.falls_per_episode,
+            mean_time_to_top_s=report.mean_time_to_top_s,
+            mean_return=report.mean_return,
+            success_durations_s=tuple(r.duration_s for r in report.results if r.success),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The JSON / CSV fields (plain types)."""
+        return {name: getattr(self, name) for name in CSV_COLUMNS}
+
+
+@dataclass(frozen=True)
+class DirectionSummary:
+    direction: str
+    max_riser_m: float | None  # every tread >= SUCCESS_THRESHOLD at this riser and all lower ones
+    max_riser_by_tread_m: dict[str, float | None]  # key: tread as "0.25"
+    episodes: int
+    falls_per_episode: float
+    mean_time_to_top_s: float | None  # over all successful episodes of the direction
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    policy: str
+    env_preset: str
+    seed: int
+    episodes: int
+    risers_m: tuple[float, ...]
+    treads_m: tuple[float, ...]
+    directions: tuple[str, ...]
+    cells: tuple[CellResult, ...]
+    summary: tuple[DirectionSummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "env_preset": self.env_preset,
+            "seed": self.seed,
+            "episodes": self.episodes,
+            "success_threshold": SUCCESS_THRESHOLD,
+            "grid": {
+                "risers_m": list(self.risers_m),
+                "treads_m": list(self.treads_m),
+                "directions": list(self.directions),
+            },
+            "cells": [cell.row() for cell in self.cells],
+            "summary": {
+                s.direction: {k: v for k, v in asdict(s).items() if k != "direction"} for s in self.summary
+            },
+        }
+
+    def to_json(self, path: Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n")
+        return text
+
+    def to_csv(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for cell in self.cells:
+                row = cell.row()
+                if row["mean_time_to_top_s"] is None:
+                    row["mean_time_to_top_s"] = ""
+                writer.writerow(row)
+
+    def table(self) -> str:
+        header = ("direction", "tread m", "riser m", "success", "steps climbed", "falls/ep", "time to top")
+        rows = [
+            (
+                c.direction,
+                f"{c.tread_m:.3f}",
+                f"{c.riser_m:.3f}",
+                f"{c.success_rate:.0%}",
+                f"{c.steps_climbed:.2f}",
+                f"{c.falls_per_episode:.2f}",
+                "-" if c.mean_time_to_top_s is None else f"{c.mean_time_to_top_s:.1f} s",
+            )
+            for c in self.cells
+        ]
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        lines = [
+            "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+            for r in (header, *rows)
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("")
+        lines.append(
+            f"summary ({self.episodes} episodes per cell, seed {self.seed}, "
+            f"success >= {SUCCESS_THRESHOLD:.0%}):"
+        )
+        for s in self.summary:
+            per_tread = ", ".join(f"tread {t}: {_riser_text(h)}" for t, h in s.max_riser_by_tread_m.items())
+            time_to_top = "-" if s.mean_time_to_top_s is None else f"{s.mean_time_to_top_s:.1f} s"
+            lines.append(
+                f"  {s.direction:<4} max riser {_riser_text(s.max_riser_m)} (all treads; {per_tread}), "
+                f"falls/ep {s.falls_per_episode:.2f}, time to top {time_to_top}"
+            )
+        return "\n".join(lines)
+
+
+def _riser_text(riser_m: float | None) -> str:
+    return "none" if riser_m is None else f"{riser_m:.3f} m"
+
+
+# ---- grid ---------------------------------------------------------------------------------------
+
+
+def check_grid(
+    risers_m: Sequence[float],
+    treads_m: Sequence[float],
+    directions: Sequence[str],
+    episodes: int,
+    processes: int,
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[str, ...]]:
+    """Validated, sorted, de-duplicated grid axes (directions keep their order); `ConfigError` otherwise."""
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    if processes < 1:
+        raise ConfigError(f"--processes must be at least 1, got {processes}")
+    if not risers_m or not treads_m or not directions:
+        raise ConfigError("the grid needs at least one riser, one tread and one direction")
+    for riser in risers_m:
+        if not (math.isfinite(riser) and 0.0 < riser <= MAX_RISER_M):
+            raise ConfigError(f"riser {riser} m is outside (0, {MAX_RISER_M}] m")
+    for tread in treads_m:
+        if not (math.isfinite(tread) and MIN_TREAD_M <= tread <= MAX_TREAD_M):
+            raise ConfigError(f"tread {tread} m is outside [{MIN_TREAD_M}, {MAX_TREAD_M}] m")
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"unknown direction {direction!r}: use {' or '.join(DIRECTIONS)}")
+    return (
+        tuple(sorted({float(r) for r in risers_m})),
+        tuple(sorted({float(t) for t in treads_m})),
+        tuple(dict.fromkeys(directions)),
+    )
+
+
+def grid_cells(risers_m: Sequence[float], treads_m: Sequence[float], directions: Sequence[str]) -> list[Cell]:
+    """Cells in table order: direction, then tread, then riser."""
+    return [Cell(d, t, r) for d in directions for t in treads_m for r in risers_m]
+
+
+# ---- running ------------------------------------------------------------------------------------
+
+
+def run_cell(source: PolicySource, cell: Cell, episodes: int, seed: int) -> CellResult:
+    report = evaluate(source, env_factory(source.env_preset, cell.overrides()), episodes, seed)
+    return CellResult.from_report(cell, report)
+
+
+_WORKER: dict[str, PolicySource] = {}  # a pool worker's policy, built once by _init_worker
+
+
+def _init_worker(policy: str | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # K workers on K cores
+    _WORKER["source"] = load_policy_source(policy)
+
+
+def _worker_cell(task: tuple[Cell, int, int]) -> CellResult:
+    cell, episodes, seed = task
+    return run_cell(_WORKER["source"], cell, episodes, seed)
+
+
+def _run_cells(
+    *, policy: str | None, source: PolicySource, cells: list[Cell], episodes: int, seed: int, processes: int
+) -> Iterator[CellResult]:
+    if processes <= 1 or len(cells) <= 1:
+        for cell in cells:
+            yield run_cell(source, cell, episodes, seed)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(processes, len(cells)), initializer=_init_worker, initargs=(policy,)) as pool:
+        yield from pool.imap(_worker_cell, [(cell, episodes, seed) for cell in cells], chunksize=1)
+
+
+def summarize(
+    cells: Sequence[CellResult], directions: Sequence[str], treads_m: Sequence[float]
+) -> list[DirectionSummary]:
+    summaries = []
+    for direction in directions:
+        mine = [c for c in cells if c.direction == direction]
+        by_tread = {}
+        for tread in treads_m:
+            by_tread[f"{tread:g}"] = _envelope([c for c in mine if c.tread_m == tread])
+        episodes = sum(c.episodes for c in mine)
+        durations = [d for c in mine for d in c.success_durations_s]
+        summaries.append(
+            DirectionSummary(
+                direction=direction,
+                max_riser_m=_envelope(mine),
+                max_riser_by_tread_m=by_tread,
+                episodes=episodes,
+                falls_per_episode=sum(c.falls for c in mine) / episodes,
+                mean_time_to_top_s=float(np.mean(durations)) if durations else None,
+            )
+        )
+    return summaries
+
+
+def _envelope(cells: Sequence[CellResult]) -> float | None:
+    """Highest riser such that every cell at it and at every lower riser reaches the threshold."""
+    best = None
+    for riser in sorted({c.riser_m for c in cells}):
+        if all(c.success_rate >= SUCCESS_THRESHOLD for c in cells if c.riser_m == riser):
+            best = riser
+        else:
+            break
+    return best
+
+
+def run_benchmark(
+    policy: str | None,
+    *,
+    risers_m: Sequence[float] | None = None,
+    treads_m: Sequence[float] | None = None,
+    directions: Sequence[str] | None = None,
+    episodes: int = DEFAULT_EPISODES,
+    seed: int = 0,
+    processes: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BenchmarkResult:
+    """Evaluate `policy` (a POLICY string for `load_policy_source`; None: zero action) on the grid.
+
+    Axes left None take the defaults (DEFAULT_RISERS_M, DEFAULT_TREADS_M, DIRECTIONS); `processes`
+    None means one per core.
+    """
+    risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
+    treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
+    directions = DIRECTIONS if directions is None else directions
+    if processes is None:
+        processes = os.cpu_count() or 1
+    risers, treads, dirs = check_grid(risers_m, treads_m, directions, episodes, processes)
+    source = load_policy_source(policy)
+    cells = grid_cells(risers, treads, dirs)
+    if log is not None:
+        log(
+            f"benchmarking {source.name} on {source.env_preset}: {len(cells)} cells x {episodes} episodes, "
+            f"{min(processes, len(cells))} process(es)"
+        )
+    results = []
+    for result in _run_cells(
+        policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+    ):
+        results.append(result)
+        if log is not None:
+            log(
+                f"  [{len(results)}/{len(cells)}] {result.direction} tread {result.tread_m:g} "
+                f"riser {result.riser_m:g}: {result.success_rate:.0%}"
+            )
+    return BenchmarkResult(
+        policy=source.name,
+        env_preset=source.env_preset,
+        seed=seed,
+        episodes=episodes,
+        risers_m=risers,
+        treads_m=treads,
+        directions=dirs,
+        cells=tuple(results),
+        summary=tuple(summarize(results, dirs, treads)),
+    )
+
+
+# ---- plot ---------------------------------------------------------------------------------------
+
+
+def plot_success(result: BenchmarkResult, path: Path) -> Path:
+    """Success rate against riser height, one line per direction x tread, the threshold dashed (PNG)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    colors = {"up": "tab:blue", "down": "tab:orange"}
+    styles = ("-", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
+    markers = ("o", "s", "^", "D", "v")
+    for direction in result.directions:
+        for i, tread in enumerate(result.treads_m):
+            mine = [c for c in result.cells if c.direction == direction and c.tread_m == tread]
+            ax.plot(
+                [c.riser_m for c in mine],
+                [c.success_rate for c in mine],
+                color=colors[direction],
+                linestyle=styles[i % len(styles)],
+                marker=markers[i % len(markers)],
+                label=f"{direction}, tread {tread:g} m",
+            )
+    ax.axhline(SUCCESS_THRESHOLD, color="gray", linestyle="--", linewidth=1, label=f"{SUCCESS_THRESHOLD:.0%}")
+    ax.set_xlabel("riser height (m)")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{result.policy}: {result.episodes} episodes per cell, seed {result.seed}", fontsize=10)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, facecolor="white")
+    fig.clear()
+    return path
