@@ -207,13 +207,18 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_policy_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional POLICY positional shared by record, play and benchmark (see policy_source)."""
+    parser.add_argument(
+        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
+    )
+
+
 def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     record = sub.add_parser(
         "record", help="render episodes of a policy to .mp4 or .gif, headless (no display needed)"
     )
-    record.add_argument(
-        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
-    )
+    _add_policy_argument(record)
     record.add_argument("--out", required=True, help="video file; .mp4 (H.264) or .gif")
     record.add_argument("--width", type=int, default=640, help="frame width in px (even for .mp4)")
     record.add_argument("--height", type=int, default=480, help="frame height in px (even for .mp4)")
@@ -261,9 +266,7 @@ def _add_play(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=PLAY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    play.add_argument(
-        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
-    )
+    _add_policy_argument(play)
     play.add_argument(
         "--riser-m",
         type=float,
@@ -310,9 +313,7 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser = sub.add_parser(
         "benchmark", help="success, steps climbed, falls and time to the top over a grid of stairs"
     )
-    parser.add_argument(
-        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
-    )
+    _add_policy_argument(parser)
     parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
     parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
