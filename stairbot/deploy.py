@@ -61,6 +61,7 @@ KNOWN_TERMS = (
     "joint_pos",
     "joint_vel",
     "last_action",
+    "gait_phase",
     "height_scan",
 )
 
@@ -122,6 +123,8 @@ class BundleMetadata:
         input_name, output_name: tensor names of policy.onnx.
         golden_atol_rad: the absolute error a runtime must meet on the golden vectors.
         files: {file name: expected SHA-256 hex digest}.
+        gait_frequency_hz, gait_calf_swing_rad: the trot generator (`TrotGenerator`) the policy's
+            targets ride on; None for a policy of plain joint targets.
     """
 
     raw: Mapping[str, Any]
@@ -150,6 +153,8 @@ class BundleMetadata:
     output_name: str
     golden_atol_rad: float
     files: Mapping[str, str]
+    gait_frequency_hz: float | None = None
+    gait_calf_swing_rad: float | None = None
 
     @property
     def num_joints(self) -> int:
@@ -194,6 +199,9 @@ class BundleMetadata:
             if scan is not None and scan.get("order", "x-major") != "x-major":
                 raise BundleError(f"{METADATA_FILE}: height_scan order {scan['order']!r} is not x-major")
             speeds = _key(raw, "observation.command.forward_speed_mps")
+            gait = _key(raw, "action").get("gait")  # absent in bundles without the gait prior
+            if gait is not None and gait.get("type") != "trot":
+                raise BundleError(f"{METADATA_FILE}: action.gait type {gait.get('type')!r} is not 'trot'")
             meta = cls(
                 raw=raw,
                 robot_name=str(_key(raw, "robot.name")),
@@ -221,6 +229,8 @@ class BundleMetadata:
                 output_name=str(_key(raw, "io.output.name")),
                 golden_atol_rad=float(_key(raw, "golden.atol_rad")),
                 files={str(name): str(entry["sha256"]) for name, entry in _key(raw, "files").items()},
+                gait_frequency_hz=None if gait is None else float(gait["frequency_hz"]),
+                gait_calf_swing_rad=None if gait is None else float(gait["calf_swing_rad"]),
             )
         except BundleError:
             raise
@@ -416,6 +426,80 @@ class _NumpyRunner:
 # ---- the policy ----------------------------------------------------------------------------------
 
 
+# ---- the gait prior -----------------------------------------------------------------------------
+
+JOINTS_PER_LEG = 3  # hip (abduction), thigh, calf
+TROT_PHASE_OFFSETS_RAD = (0.0, math.pi, math.pi, 0.0)
+"""Leg phase = clock phase + this, legs FR, FL, RR, RL: diagonal pairs in step."""
+
+
+class TrotGenerator:
+    """The gait prior: a clock-driven trot whose joint offsets the policy's targets ride on.
+
+    With the gait prior on (env preset `control.gait`), a StairClimb action is a *residual* on top
+    of a clock-driven trot:
+
+        q_target = default_pose + gait_offsets(phase) + action_scale_rad * action          [rad]
+
+    as in policies modulating trajectory generators (PMTG, Iscen et al. 2018) and the foot trajectory
+    generators of Lee et al. 2020, reduced to what a 2-core budget can learn fast: the generator lifts
+    each foot in turn (diagonal pairs, a trot) at a fixed frequency, the policy sees the phase and shapes
+    everything else with its residual targets (step length, placement, height above a riser). The
+    frequency is not a policy output here, so an exported policy stays a plain map from observation to
+    joint targets and the generator is a few lines of numpy on the controller.
+
+    Joint-space swing: for a leg of (hip, thigh, calf) joints with equal thigh and calf lengths, flexing
+    the calf by -2 d and the thigh by +d shortens the hip-foot line without turning it, so the foot
+    rises straight up. The swing profile is s = sin(leg phase) on the first half of the cycle (lift and
+    put down), 0 on the second (stance):
+
+        calf offset  = -calf_swing_rad * s
+        thigh offset = +calf_swing_rad * s / 2
+        hip offset   = 0
+
+    For stairdog (thigh = calf = 0.213 m, stand pose thigh 0.85 / calf -1.70 rad), calf_swing_rad = 0.6
+    lifts the foot 0.107 m at mid-swing. Legs come in the spec's order FR, FL, RR, RL, each as (hip,
+    thigh, calf) — the order of every spec in `urdf/`; the trot swings FR with RL, then FL with RR.
+
+    It lives in this runtime so that the env and a robot's controller run the very same generator.
+
+    Attributes:
+        phase_rad: clock phase in [0, 2 pi); 0 at reset.
+    """
+
+    def __init__(self, num_joints: int, frequency_hz: float, calf_swing_rad: float) -> None:
+        legs = num_joints // JOINTS_PER_LEG
+        if num_joints % JOINTS_PER_LEG or legs != len(TROT_PHASE_OFFSETS_RAD):
+            raise ValueError(
+                f"the trot generator needs 4 legs of (hip, thigh, calf) = 12 joints, got {num_joints} joints"
+            )
+        self.frequency_hz = float(frequency_hz)
+        self.calf_swing_rad = float(calf_swing_rad)
+        self._leg_offsets = np.array(TROT_PHASE_OFFSETS_RAD)
+        # Per-joint weight of the swing profile: (hip 0, thigh +1/2, calf -1) x calf_swing_rad.
+        self._joint_weights = np.tile(np.array([0.0, 0.5, -1.0]) * self.calf_swing_rad, legs)
+        self.phase_rad = 0.0
+
+    def reset(self, phase_rad: float = 0.0) -> None:
+        self.phase_rad = float(phase_rad) % (2 * math.pi)
+
+    def advance(self, dt_s: float) -> None:
+        """Move the clock on by `dt_s` seconds."""
+        self.phase_rad = (self.phase_rad + 2 * math.pi * self.frequency_hz * dt_s) % (2 * math.pi)
+
+    def swing(self) -> F64:
+        """(legs,) swing profile in [0, 1]: sin(leg phase) while swinging, 0 in stance."""
+        return np.maximum(np.sin(self.phase_rad + self._leg_offsets), 0.0)
+
+    def offsets(self) -> F64:
+        """(J,) joint target offsets, rad, at the current phase."""
+        return np.repeat(self.swing(), JOINTS_PER_LEG) * self._joint_weights
+
+    def observation(self) -> F64:
+        """(2,) the phase as (sin, cos): what the policy observes of the clock."""
+        return np.array([math.sin(self.phase_rad), math.cos(self.phase_rad)])
+
+
 @dataclass(frozen=True)
 class JointCommand:
     """What to send to the joints' PD controllers this control period. All (J,), joint_names order.
@@ -479,6 +563,12 @@ class BundlePolicy:
         self.nonfinite_inputs = 0
         self.consecutive_nonfinite_inputs = 0
         self.nonfinite_outputs = 0
+        # The gait prior's clock, when the policy was trained with one (its phase is observed).
+        self.gait: TrotGenerator | None = None
+        if metadata.gait_frequency_hz is not None and metadata.gait_calf_swing_rad is not None:
+            self.gait = TrotGenerator(
+                metadata.num_joints, metadata.gait_frequency_hz, metadata.gait_calf_swing_rad
+            )
 
     @classmethod
     def load(cls, path: str | Path, *, backend: str = "onnxruntime") -> BundlePolicy:
@@ -600,7 +690,9 @@ class BundlePolicy:
         `consecutive_nonfinite_inputs`, which the controller should escalate. The same applies if the
         network ever outputs a non-finite value (`nonfinite_outputs`).
 
-        Updates `last_action` (read by ObservationBuilder for the next observation).
+        Updates `last_action` (read by ObservationBuilder for the next observation). With a gait
+        prior (`gait` not None) the trot's offsets at the current phase are added to the targets and
+        the clock then moves on by `dt_s`: call `act` exactly once per period, as the env steps.
 
         Raises:
             ValueError: the observation does not have shape (N,).
@@ -621,17 +713,28 @@ class BundlePolicy:
                 action = (targets - self._stand) * self._inverse_scale
                 # minimum/maximum: float rounding can leave the squashed action a hair outside the clip.
                 self.last_action = np.minimum(np.maximum(action, -self._clip), self._clip).astype(np.float32)
-                return targets
+                return self._with_gait(targets)
             self.nonfinite_outputs += 1
         else:
             self.nonfinite_inputs += 1
             self.consecutive_nonfinite_inputs += 1
         self.last_action = np.zeros(self.num_joints, np.float32)  # the stand pose is the zero action
+        if self.gait is not None:
+            self.gait.advance(self.dt_s)  # time goes on; the stand pose gets no swing
         return self._stand.copy()
+
+    def _with_gait(self, targets: F32) -> F32:
+        """Add the gait prior's offsets at the current phase (if any), then advance its clock."""
+        if self.gait is None:
+            return targets
+        out = (targets + self.gait.offsets()).astype(np.float32)
+        self.gait.advance(self.dt_s)
+        return out
 
     def act_batch(self, observations: ArrayLike) -> F32:
         """Joint targets (B, J) float32 for observations (B, N), for offline use (evaluation, checks).
 
+        The network's targets only: no gait offsets (they depend on the clock, which `act` keeps).
         Rows with a non-finite entry get the stand pose (and count in `nonfinite_inputs`). Does not
         touch `last_action`: in a control loop use `act`.
         """
@@ -646,9 +749,12 @@ class BundlePolicy:
         return targets
 
     def reset(self) -> None:
-        """Start a new episode: last_action = 0 (as the env does at reset); counters are kept."""
+        """Start a new episode: last_action = 0 and the gait clock at phase 0 (as the env does at
+        reset); counters are kept."""
         self.last_action = np.zeros(self.num_joints, np.float32)
         self.consecutive_nonfinite_inputs = 0
+        if self.gait is not None:
+            self.gait.reset()
 
     def action_from_targets(self, joint_targets_rad: ArrayLike) -> F32:
         """The action in [-clip, clip] (J,) float32 whose targets are `joint_targets_rad` (J,):
@@ -758,6 +864,7 @@ class ObservationBuilder:
         joint_pos          joint_pos_rad - default_joint_pos_rad
         joint_vel          joint_vel_radps
         last_action        policy.last_action
+        gait_phase         policy.gait.observation(): (sin, cos) of the trot clock (gait policies)
         height_scan        clip(scan_heights_m + nominal_base_height_m, -1, 1)
 
     Height scan: `scan_heights_m` (P,) is the terrain height at each scan point MINUS the base height,
@@ -779,6 +886,7 @@ class ObservationBuilder:
             "joint_pos": j,
             "joint_vel": j,
             "last_action": j,
+            "gait_phase": 2,
             "height_scan": p,
         }
         for term in meta.observation_terms:
@@ -793,6 +901,8 @@ class ObservationBuilder:
                     f"{sizes[term.name]}"
                 )
         self.has_height_scan = any(t.name == "height_scan" for t in meta.observation_terms)
+        if any(t.name == "gait_phase" for t in meta.observation_terms) and policy.gait is None:
+            raise BundleError(f"{METADATA_FILE}: a gait_phase term but no action.gait generator")
         if self.has_height_scan and p == 0:
             raise BundleError(f"{METADATA_FILE}: a height_scan term but no observation.height_scan grid")
         xs = meta.scan_x_points_m or ()
@@ -857,6 +967,8 @@ class ObservationBuilder:
             "joint_vel": _vector(joint_vel_radps, j, "joint_vel_radps"),
             "last_action": self.policy.last_action.astype(np.float64),
         }
+        if self.policy.gait is not None:
+            raw["gait_phase"] = self.policy.gait.observation()
         if self.has_height_scan:
             if scan_heights_m is None:
                 raise ValueError(

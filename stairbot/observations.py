@@ -8,6 +8,7 @@ export metadata all read them from `observation_layout(...)`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,19 @@ class ObservationLayout:
             value += rng.uniform(-self.noise, self.noise)
         return np.clip(value, -OBS_CLIP, OBS_CLIP).astype(np.float32)
 
+    def with_noise(self, noise: Mapping[str, float]) -> ObservationLayout:
+        """A copy whose terms named in `noise` (name -> half-width, scaled units) have that noise.
+
+        Raises `KeyError` listing the layout's terms for a name it does not have.
+        """
+        names = [t.name for t in self.terms]
+        unknown = sorted(set(noise) - set(names))
+        if unknown:
+            raise KeyError(f"no observation term(s) {unknown}; terms: {names}")
+        return ObservationLayout(
+            [dataclasses.replace(t, noise=float(noise.get(t.name, t.noise))) for t in self.terms]
+        )
+
     def describe(self) -> str:
         """A Markdown table of the layout (index range, name, size, scale, meaning)."""
         rows = ["| indices | name | size | scale | raw value |", "|---|---|---|---|---|"]
@@ -95,8 +109,11 @@ class ObservationLayout:
         return "\n".join(rows)
 
 
-def observation_layout(num_joints: int, height_scan_points: int = 0) -> ObservationLayout:
-    """The StairClimb observation layout for a robot with `num_joints` joints."""
+def observation_layout(
+    num_joints: int, height_scan_points: int = 0, *, gait_phase: bool = False
+) -> ObservationLayout:
+    """The StairClimb observation layout for a robot with `num_joints` joints (with the gait
+    prior's phase block when `gait_phase`)."""
     terms = [
         ObsTerm("base_ang_vel", 3, 0.25, description="base angular velocity, base frame, rad/s"),
         ObsTerm("projected_gravity", 3, 1.0, description="unit gravity vector in the base frame"),
@@ -105,6 +122,8 @@ def observation_layout(num_joints: int, height_scan_points: int = 0) -> Observat
         ObsTerm("joint_vel", num_joints, 0.05, description="joint velocity, rad/s"),
         ObsTerm("last_action", num_joints, 1.0, description="previous action in [-1, 1]"),
     ]
+    if gait_phase:
+        terms.append(ObsTerm("gait_phase", 2, 1.0, description="gait clock phase as (sin, cos)"))
     if height_scan_points:
         terms.append(
             ObsTerm(

@@ -71,7 +71,10 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
             )
 
         def act_bundle(observation: NDArray[np.float32]) -> NDArray[np.float32]:
-            return bundle.action_from_targets(bundle.act(observation))
+            # The env's action is the network's (last_action): a gait-prior env adds the trot's
+            # offsets itself, from its own clock.
+            bundle.act(observation)
+            return bundle.last_action.copy()
 
         return PolicySource(f"bundle {path}", str(preset_file), act_bundle)
     if (path / "config.yaml").is_file():

@@ -104,8 +104,28 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 
 
 @pytest.fixture(scope="module")
+def gait_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """The same tiny run with the gait prior (a trot the policy's targets ride on) turned on."""
+    root = tmp_path_factory.mktemp("deploy-gait")
+    recipe = load_recipe("ppo_stairs", [*TINY_PPO, "env.control.gait.enabled=true"])
+    trainer.train(recipe, root / "run")
+    export_run(root / "run", root / "bundle")
+    return Exported(root / "run", recipe, root / "bundle", load_policy(policy_checkpoint(root / "run")))
+
+
+@pytest.fixture(scope="module")
 def policy(exported: Exported) -> BundlePolicy:
     return load_bundle(exported.bundle)
+
+
+@pytest.fixture(params=["joint_targets", "gait_prior"])
+def action_space(request: pytest.FixtureRequest) -> tuple[Exported, BundlePolicy]:
+    """Each action space in turn: the plain bundle, then one trained with the gait prior."""
+    if request.param == "joint_targets":
+        exported: Exported = request.getfixturevalue("exported")
+    else:
+        exported = request.getfixturevalue("gait_exported")
+    return exported, load_bundle(exported.bundle)
 
 
 @pytest.fixture
@@ -353,8 +373,9 @@ def _build(builder: ObservationBuilder, env: gym.Env, forward_speed_mps: float) 
 
 @pytest.mark.parametrize("source", ["flight", "rays"])
 def test_observation_builder_reproduces_env_observation(
-    exported: Exported, policy: BundlePolicy, source: str
+    action_space: tuple[Exported, BundlePolicy], source: str
 ) -> None:
+    exported, policy = action_space
     env = exported.make_env(overrides={**LONG_EPISODES, "observation.height_scan.source": source})
     builder = ObservationBuilder(policy)
     assert builder.has_height_scan
@@ -369,7 +390,8 @@ def test_observation_builder_reproduces_env_observation(
                 np.testing.assert_allclose(built, obs, rtol=0, atol=1e-5, err_msg=f"seed {seed} step {step}")
                 gravity_z.append(obs[policy.metadata.term("projected_gravity").start + 2])
                 yaw_rates.append(obs[policy.metadata.term("command").start + 2])
-                obs, _, terminated, truncated, _ = env.step(policy.action_from_targets(policy.act(built)))
+                policy.act(built)  # its targets carry the gait offsets (if any); the env adds its own
+                obs, _, terminated, truncated, _ = env.step(policy.last_action)
                 if terminated or truncated:
                     break
     finally:
@@ -434,8 +456,9 @@ def _episode(env: gym.Env, seed: int, act: Act) -> dict[str, Any]:
     ("overrides", "max_steps"), [({}, None), (LONG_EPISODES, 150)], ids=["recipe-eval", "long"]
 )
 def test_closed_loop_matches_sb3(
-    exported: Exported, policy: BundlePolicy, overrides: dict[str, Any], max_steps: int | None
+    action_space: tuple[Exported, BundlePolicy], overrides: dict[str, Any], max_steps: int | None
 ) -> None:
+    exported, policy = action_space
     env = exported.make_env(max_episode_steps=max_steps, overrides=overrides)
     builder = ObservationBuilder(policy)
 
@@ -446,7 +469,8 @@ def test_closed_loop_matches_sb3(
         # The runtime never sees the env's observation: it builds its own from the raw robot state,
         # with the episode's forward-speed command (what an operator would set).
         observation = _build(builder, env, float(reset_info["command"][0]))
-        return policy.action_from_targets(policy.act(observation))
+        policy.act(observation)
+        return policy.last_action  # the env's action: the targets before any gait offsets
 
     results = []
     try:

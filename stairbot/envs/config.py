@@ -16,7 +16,9 @@ from typing import Any
 
 from stairbot.config import apply_overrides, check_range, deep_merge, load_dataclass, read_yaml
 from stairbot.errors import ConfigError
+from stairbot.observations import ObservationLayout, observation_layout
 from stairbot.paths import resolve_preset
+from stairbot.randomization import RandomizationConfig
 from stairbot.terrain.stairs import StairSpec
 
 
@@ -42,13 +44,47 @@ class SimConfig:
 
 
 @dataclass(frozen=True)
+class GaitConfig:
+    """The gait prior (`stairbot.deploy.TrotGenerator`): a clock-driven trot the joint targets ride on.
+
+    With `enabled`, target = default_pose + trot offsets(phase) + action_scale_rad * action, and
+    the observation gains a `gait_phase` block (sin, cos of the clock phase).
+    """
+
+    enabled: bool = False
+    frequency_hz: float = 2.0  # gait cycles per second
+    calf_swing_rad: float = 0.6  # peak calf flexion of a swinging leg (the thigh turns half), rad
+
+    def __post_init__(self) -> None:
+        check_range("frequency_hz", self.frequency_hz, 0.0, 5.0, low_open=True, unit="Hz")
+        check_range("calf_swing_rad", self.calf_swing_rad, 0.0, 1.5, unit="rad")
+
+
+@dataclass(frozen=True)
 class ControlConfig:
     """How actions in [-1, 1] become joint position targets."""
 
     action_scale_rad: float = 0.3  # target = default_pose + action_scale_rad * clip(action, -1, 1)
+    gait: GaitConfig = field(default_factory=GaitConfig)
 
     def __post_init__(self) -> None:
         check_range("action_scale_rad", self.action_scale_rad, 0.0, 2.0, low_open=True, unit="rad")
+
+
+@dataclass(frozen=True)
+class ActuatorConfig:
+    """Motor effects on top of the PD law (`stairbot.sim.actuators.MotorActuator`); both off = the
+    plain PD law with torque saturation."""
+
+    torque_speed_limit: bool = False  # linear torque-speed curve up to the spec's no-load speed
+    motor_time_constant_s: float = 0.0  # first-order torque lag, s; 0 = none
+
+    def __post_init__(self) -> None:
+        check_range("motor_time_constant_s", self.motor_time_constant_s, 0.0, 0.1, unit="s")
+
+    @property
+    def enabled(self) -> bool:
+        return self.torque_speed_limit or self.motor_time_constant_s > 0.0
 
 
 @dataclass(frozen=True)
@@ -167,14 +203,13 @@ class SpawnConfig:
 DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {
         "forward_progress": 1.0,
-        "new_steps": 2.0,
-        "alive": 0.1,
+        "new_steps": 4.0,
         "orientation_l2": -1.0,
-        "ang_vel_xy_l2": -0.02,
+        "ang_vel_xy_l2": -0.01,
         "lateral_vel_l2": -1.0,
-        "heading_l2": -1.0,
+        "heading_l2": -0.5,
         "torque_l2": -1.0e-5,
-        "action_rate_l2": -0.01,
+        "action_rate_l2": -0.005,
         "joint_limit": -1.0,
         "body_contact": -0.5,
         "fall": -10.0,
@@ -190,12 +225,14 @@ class EnvConfig:
     robot: str = "stairdog"  # a spec name in urdf/ or a path to a spec YAML
     sim: SimConfig = field(default_factory=SimConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    actuator: ActuatorConfig = field(default_factory=ActuatorConfig)
     stairs: StairSpec = field(default_factory=StairSpec)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     command: CommandConfig = field(default_factory=CommandConfig)
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     spawn: SpawnConfig = field(default_factory=SpawnConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     rewards: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
 
 
@@ -224,3 +261,12 @@ def load_env_config(
         return load_dataclass(EnvConfig, apply_overrides(raw, overrides))
     except ConfigError as exc:
         raise ConfigError(f"env preset '{preset}': {exc}") from None
+
+
+def env_observation_layout(config: EnvConfig, num_joints: int) -> ObservationLayout:
+    """The observation layout of an env built from `config` for a robot with `num_joints` joints:
+    the height scan and the gait phase blocks are there when the config turns them on."""
+    scan = config.observation.height_scan
+    return observation_layout(
+        num_joints, scan.num_points if scan.enabled else 0, gait_phase=config.control.gait.enabled
+    )

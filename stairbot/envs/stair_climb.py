@@ -12,11 +12,14 @@ import numpy as np
 from gymnasium.utils import EzPickle
 from numpy.typing import NDArray
 
-from stairbot.envs.config import EnvConfig, HeightSource, load_env_config
-from stairbot.observations import OBS_CLIP, observation_layout
+from stairbot.deploy import TrotGenerator
+from stairbot.envs.config import EnvConfig, HeightSource, env_observation_layout, load_env_config
+from stairbot.errors import ConfigError
+from stairbot.observations import OBS_CLIP
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
 from stairbot.sim.actuators import AppliedTorques
+from stairbot.sim.randomizer import Randomizer
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
 from stairbot.termination import TerminationCheck, TerminationReason
 from stairbot.terrain.stairs import Flight, plan_flight, riser_for_difficulty
@@ -43,6 +46,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `Box(-1, 1, (J,), float32)`, J = number of actuated joints in the robot spec's joint order.
     Joint position targets are `q_target = default_pose + control.action_scale_rad * action`; a PD
     law with the spec's gains runs at physics rate: `tau = clip(kp (q_target - q) - kd qd, ±tau_max)`.
+    The `actuator:` section can add a torque-speed limit and a first-order torque lag
+    (`stairbot.sim.actuators.MotorActuator`); both are off in the shipped presets.
 
     ## Observation space
     `Box(-100, 100, (N,), float32)`. One layout defines it (`stairbot.observations`); each block is
@@ -81,8 +86,15 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     Every step: `reward_terms`, `episode_reward_terms` (their sums so far in the episode),
     `termination_reason`, `steps_climbed` (risers crossed by the base, best in the episode),
     `num_steps`, `difficulty`, `success`. Reset: the sampled episode parameters (`riser_m`,
-    `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`),
-    enough to replay a failure exactly.
+    `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`;
+    with `stairs.riser_jitter_m` or `stairs.tread_jitter_m` > 0 also the drawn `risers_m` and
+    `treads_m` lists, see `plan_flight`), enough to replay a failure exactly.
+    With `randomization.enabled` the reset info also holds `randomization`: this episode's draw as
+    plain floats (`ground_friction`, `foot_friction_scale`, `restitution`, `payload_kg`,
+    `com_offset_m` [x, y, z] in the base frame, `link_mass_scale`, `motor_strength_scale`, `kp_scale`,
+    `kd_scale`, `joint_friction_nm`, `joint_damping_nms_per_rad`, `obs_latency_s` and
+    `action_latency_s` with their whole `*_substeps`, `first_push_s`); see `stairbot.randomization`
+    and `stairbot.sim.randomizer` (latency resolution, pushes).
 
     ## Curriculum
     With `curriculum.adaptive: true` the env sets its own difficulty at each reset from the episode
@@ -146,8 +158,13 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self.robot_spec: RobotSpec = load_robot_spec(self.config.robot)
         self.rewards = RewardComposer(self.config.rewards)
         scan = self.config.observation.height_scan
-        self.obs_layout = observation_layout(
-            self.robot_spec.num_joints, scan.num_points if scan.enabled else 0
+        gait = self.config.control.gait
+        self.obs_layout = env_observation_layout(self.config, self.robot_spec.num_joints)
+        # The gait prior's clock (None: plain joint targets).
+        self._gait = (
+            TrotGenerator(self.robot_spec.num_joints, gait.frequency_hz, gait.calf_swing_rad)
+            if gait.enabled
+            else None
         )
         self.dt = self.config.sim.control_dt_s
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.dt)}
@@ -159,6 +176,14 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         if curriculum.adaptive and self._difficulty is None:
             self._difficulty = 0.0
         self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
+        randomization = self.config.randomization
+        if randomization.enabled and randomization.obs_noise:
+            try:
+                self.obs_layout = self.obs_layout.with_noise(randomization.obs_noise)
+            except KeyError as exc:
+                raise ConfigError(f"randomization.obs_noise: {exc.args[0]}") from None
+        # Domain randomization at reset and step (None: disabled, the plain World.step path).
+        self._randomizer: Randomizer | None = None
         self._scan_offsets = np.array(
             [(x, y) for x in scan.x_points_m for y in scan.y_points_m], dtype=np.float64
         ).reshape(-1, 2)
@@ -189,8 +214,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
                 self.config.stairs,
                 max_riser_m=self.config.curriculum.max_riser_m,
                 gui=self.render_mode == "human",
+                actuator=self.config.actuator,
             )
             self._soft_limits = self._soft_joint_limits(self._world)
+            if self.config.randomization.enabled:
+                self._randomizer = Randomizer(self.config.randomization, self._world)
         return self._world
 
     @property
@@ -237,7 +265,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             if self._difficulty is None
             else riser_for_difficulty(self._difficulty, cfg.curriculum.max_riser_m)
         )
-        self._flight = flight = plan_flight(cfg.stairs, riser_m=riser_m)
+        self._flight = flight = plan_flight(cfg.stairs, riser_m=riser_m, rng=rng)
         world.place_stairs(flight)
 
         jitter = cfg.spawn.xy_jitter_m
@@ -249,15 +277,24 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         low, high = cfg.command.forward_speed_mps
         self._command = np.array([rng.uniform(low, high), 0.0, 0.0])
         self._last_action = np.zeros(self.robot_spec.num_joints)
+        if self._gait is not None:
+            self._gait.reset()
         self._air_time_s[:] = 0.0
         self._foot_contact[:] = False
         self._best_steps = 0
         self._episode_steps = 0
         self._episode_terms = dict.fromkeys(self.rewards.names, 0.0)
+        randomized = (
+            None
+            if self._randomizer is None
+            else self._randomizer.reset(rng, self.robot_spec.default_pose_rad)
+        )
         self._state = world.read_state()
         self._steer(self._state)
+        if self._randomizer is not None:
+            self._randomizer.start(self._state)
 
-        info = {
+        info: dict[str, Any] = {
             "riser_m": float(flight.riser_m),
             "tread_m": float(flight.tread_m),
             "num_steps": int(flight.num_steps),
@@ -267,6 +304,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "spawn_xy_m": spawn_xy,
             "spawn_yaw_rad": spawn_yaw,
         }
+        if cfg.stairs.has_jitter:  # this episode's per-step geometry, to replay a failure exactly
+            info["risers_m"] = flight.risers_m.tolist()
+            info["treads_m"] = flight.treads_m.tolist()
+        if randomized is not None:  # this episode's dynamics, latencies and first push time
+            info["randomization"] = randomized.to_info()
         if self.render_mode == "human":
             self._follow_camera()
         return self._observation(self._state), info
@@ -285,8 +327,16 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
         prev_x = float(self._state.base_pos_m[0])
         q_target = robot.default_pose_rad + self.config.control.action_scale_rad * action64
-        torques = self.last_torques = world.step(q_target)
-        state = self._state = world.read_state()
+        if self._gait is not None:
+            q_target += self._gait.offsets()
+            self._gait.advance(self.dt)
+        if self._randomizer is None:
+            torques = self.last_torques = world.step(q_target)
+            state = obs_state = self._state = world.read_state()
+        else:  # latency, pushes, COM moment; obs_state is the (delayed) state the policy sees
+            torques, state, obs_state = self._randomizer.step(q_target, self._state)
+            self.last_torques = torques
+            self._state = state
         self._steer(state)
         contacts = world.contacts()
 
@@ -347,7 +397,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         if self.render_mode == "human":
             self._follow_camera()
         terminated = reason is not TerminationReason.NONE
-        return self._observation(state), reward, terminated, False, info
+        return self._observation(obs_state), reward, terminated, False, info
 
     def render(self) -> NDArray[np.uint8] | None:
         if self.render_mode != "rgb_array":
@@ -378,6 +428,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "joint_vel": state.joint_vel_radps,
             "last_action": self._last_action,
         }
+        if self._gait is not None:
+            raw["gait_phase"] = self._gait.observation()
         if self.config.observation.height_scan.enabled:
             raw["height_scan"] = self._height_scan(state)
         return self.obs_layout.assemble(raw, self.np_random)

@@ -38,12 +38,13 @@ from typing import Any
 import numpy as np
 
 import stairbot
+from stairbot.envs.config import env_observation_layout
 from stairbot.errors import StairbotError
 from stairbot.export.c_source import to_c_header
 from stairbot.export.onnx_graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, to_onnx
 from stairbot.export.policy_graph import Activation, PolicyGraph, from_sb3, save_npz
 from stairbot.export.torchscript import to_torchscript
-from stairbot.observations import OBS_CLIP, observation_layout
+from stairbot.observations import OBS_CLIP
 from stairbot.robots.spec import load_robot_spec
 from stairbot.training.checkpoints import load_normalization, read_meta
 from stairbot.training.policy import SB3Policy, load_policy, policy_checkpoint
@@ -151,7 +152,8 @@ def bundle_metadata(
     env = recipe.env
     spec = load_robot_spec(env.robot)
     scan = env.observation.height_scan
-    layout = observation_layout(spec.num_joints, scan.num_points if scan.enabled else 0)
+    gait = env.control.gait
+    layout = env_observation_layout(env, spec.num_joints)
     terms, start = [], 0
     for term in layout:
         terms.append(
@@ -183,7 +185,20 @@ def bundle_metadata(
             "scale_rad": env.control.action_scale_rad,
             "clip": 1.0,
             "squash": graph.squash.value,
-            "joint_target_rad": "default_joint_pos_rad + scale_rad * squash(action)  (inside the graph)",
+            "joint_target_rad": "default_joint_pos_rad + scale_rad * squash(action)  (inside the graph)"
+            + (" + gait offsets(phase)  (outside the graph, deploy.TrotGenerator)" if gait.enabled else ""),
+            "gait": (
+                {
+                    "type": "trot",
+                    "frequency_hz": gait.frequency_hz,
+                    "calf_swing_rad": gait.calf_swing_rad,
+                    "phase_at_reset_rad": 0.0,
+                    "note": "the clock advances by 2 pi frequency_hz dt_s after each action; the "
+                    "observation's gait_phase term is (sin, cos) of its phase",
+                }
+                if gait.enabled
+                else None
+            ),
         },
         "control": {
             "dt_s": env.sim.control_dt_s,

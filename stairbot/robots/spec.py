@@ -65,10 +65,14 @@ class JointSpec:
     kp_nm_per_rad: float  # PD stiffness, > 0
     kd_nms_per_rad: float  # PD damping, >= 0
     torque_limit_nm: float  # > 0
+    # Motor no-load speed for the actuator's torque-speed limit; null: the URDF's <limit velocity>.
+    no_load_speed_radps: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ConfigError(f"name must be a non-empty joint name, got {self.name!r}")
+        if self.no_load_speed_radps is not None:
+            check_range("no_load_speed_radps", self.no_load_speed_radps, 0.0, low_open=True, unit="rad/s")
         limit = _MAX_ABS_ANGLE_RAD
         check_range("default_rad", self.default_rad, -limit, limit, unit="rad")
         check_range("kp_nm_per_rad", self.kp_nm_per_rad, 0.0, low_open=True, unit="N m/rad")
@@ -98,6 +102,10 @@ class RobotSpec:
     thigh_links: tuple[str, ...]  # links whose contact with terrain is penalized or terminates
     nominal_base_height_m: float  # base link origin above flat ground in the default pose
     foot_radius_m: float
+    # Lateral friction coefficient of the feet. Bullet multiplies the two bodies' coefficients, so a
+    # foot on terrain of friction mu slides at foot_friction * mu; 1.0 (rubber) makes the contact's
+    # coefficient the terrain's `sim.ground_friction`. (Bullet's default for a link is 0.5.)
+    foot_friction: float = 1.0
     spec_path: Path | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +123,7 @@ class RobotSpec:
         _check_unique("joints", [j.name for j in self.joints])
         if not self.foot_links:
             raise ConfigError("foot_links must list at least one link, got none")
+        check_range("foot_friction", self.foot_friction, 0.0, 3.0, low_open=True)
         _check_unique("foot_links", self.foot_links)
         _check_unique("thigh_links", self.thigh_links)
         for key in ("foot_links", "thigh_links"):
@@ -157,6 +166,26 @@ class RobotSpec:
     def torque_limits_nm(self) -> FloatArray:
         """Torque limits (N m) the actuator model enforces, policy order."""
         return _readonly([j.torque_limit_nm for j in self.joints])
+
+    @cached_property
+    def no_load_speeds_radps(self) -> FloatArray:
+        """Motor no-load speeds (rad/s) of the torque-speed limit, policy order: each joint's
+        `no_load_speed_radps`, else its URDF `<limit velocity>`. Raises `RobotSpecError` naming the
+        joints that have neither."""
+        speeds: list[float | None] = [j.no_load_speed_radps for j in self.joints]
+        if any(v is None for v in speeds):
+            urdf_joints = read_urdf(self.urdf_path).joints
+            for i, joint in enumerate(self.joints):
+                if speeds[i] is None and joint.name in urdf_joints:
+                    velocity = urdf_joints[joint.name].velocity_rad_s
+                    speeds[i] = velocity if velocity is not None and velocity > 0 else None
+        missing = [j.name for j, v in zip(self.joints, speeds, strict=True) if v is None]
+        if missing:
+            raise RobotSpecError(
+                f"robot spec '{self.name}': joints {missing} have no no_load_speed_radps and no URDF "
+                f"<limit velocity>; set no_load_speed_radps to use the torque-speed limit"
+            )
+        return _readonly([float(v) for v in speeds if v is not None])
 
     @property
     def urdf_path(self) -> Path:

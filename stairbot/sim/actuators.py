@@ -8,10 +8,22 @@ with a PD law on the spec's real gains and clips them to the motor's torque limi
 Running the PD explicitly in Python with PyBullet's TORQUE_CONTROL was measured faster than PyBullet's
 PD_CONTROL and POSITION_CONTROL modes (1.7k vs 1.3k vs 1.4k control steps/s for a1 at 500 Hz with 10
 substeps), and it is exactly the law an exported controller runs on the robot.
+
+`MotorActuator` adds two motor effects on top of the PD law (env section `actuator:`), both off by
+default and both running only when enabled:
+
+- first-order motor dynamics: the applied torque follows the PD torque with a lag of time constant
+  T (s), exact for a command held over a substep of length dt:
+  `tau <- tau + (1 - exp(-dt / T)) * (tau_pd - tau)`;
+- a torque-speed limit (the linear curve of a DC motor at its voltage limit): in the direction the
+  joint is moving the available torque falls linearly from tau_max at rest to 0 at the no-load speed
+  w0, `tau_avail = tau_max * clip(1 - |qd| / w0, 0, 1)`; torque against the motion (braking) keeps
+  the full tau_max.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,6 +53,65 @@ class PDActuator:
         # minimum/maximum rather than np.clip: a third of the cost on 12-vectors, and this runs
         # every physics substep.
         return np.minimum(np.maximum(tau, -self.torque_limit_nm), self.torque_limit_nm)
+
+    def reset(self) -> None:
+        """Stateless: nothing to reset (the method exists so that every actuator has one)."""
+
+
+def torque_speed_limit(
+    tau_nm: FloatArray, qd_rad_s: FloatArray, torque_limit_nm: FloatArray, no_load_speed_radps: FloatArray
+) -> FloatArray:
+    """Clip torques (J,) to a linear torque-speed curve: in the direction of the joint velocity at most
+    `torque_limit * clip(1 - |qd| / no_load_speed, 0, 1)`; against it (braking) the full limit."""
+    available = torque_limit_nm * np.clip(1.0 - np.abs(qd_rad_s) / no_load_speed_radps, 0.0, 1.0)
+    upper = np.where(qd_rad_s > 0.0, available, torque_limit_nm)
+    lower = np.where(qd_rad_s < 0.0, -available, -torque_limit_nm)
+    return np.minimum(np.maximum(tau_nm, lower), upper)
+
+
+class MotorActuator:
+    """The PD law followed by optional first-order motor dynamics and a torque-speed limit.
+
+    Stateful (the lagged torque): `reset()` at each episode start sets it to zero.
+
+    Args:
+        pd: the PD law and torque limits.
+        physics_dt_s: the substep the lag is discretized on, s.
+        time_constant_s: motor torque time constant T, s; 0 = no lag.
+        no_load_speed_radps: (J,) joint speed at which the available torque reaches zero; None = no
+            torque-speed limit.
+    """
+
+    def __init__(
+        self,
+        pd: PDActuator,
+        *,
+        physics_dt_s: float,
+        time_constant_s: float = 0.0,
+        no_load_speed_radps: FloatArray | None = None,
+    ) -> None:
+        if time_constant_s < 0.0:
+            raise ValueError(f"time_constant_s must be >= 0, got {time_constant_s}")
+        if no_load_speed_radps is not None and not np.all(np.asarray(no_load_speed_radps) > 0.0):
+            raise ValueError(f"no_load_speed_radps must be > 0 for every joint, got {no_load_speed_radps}")
+        self.pd = pd
+        self.torque_limit_nm = pd.torque_limit_nm
+        # Fraction of the remaining gap closed per substep; 1 = no lag.
+        self.alpha = 1.0 if time_constant_s == 0.0 else 1.0 - math.exp(-physics_dt_s / time_constant_s)
+        self.no_load_speed_radps = no_load_speed_radps
+        self._tau = np.zeros_like(pd.torque_limit_nm, dtype=np.float64)
+
+    def reset(self) -> None:
+        self._tau = np.zeros_like(self._tau)
+
+    def torques(self, q_target_rad: FloatArray, q_rad: FloatArray, qd_rad_s: FloatArray) -> FloatArray:
+        """Joint torques (J,) in N·m applied over the next substep."""
+        tau = self.pd.torques(q_target_rad, q_rad, qd_rad_s)
+        if self.alpha < 1.0:
+            tau = self._tau = self._tau + self.alpha * (tau - self._tau)
+        if self.no_load_speed_radps is not None:
+            tau = torque_speed_limit(tau, qd_rad_s, self.torque_limit_nm, self.no_load_speed_radps)
+        return tau
 
 
 @dataclass(frozen=True)

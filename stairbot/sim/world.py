@@ -21,9 +21,11 @@ import pybullet_data
 from numpy.typing import NDArray
 from pybullet_utils.bullet_client import BulletClient
 
-from stairbot.envs.config import SimConfig
+from stairbot.envs.config import ActuatorConfig, SimConfig
+from stairbot.errors import ConfigError
+from stairbot.randomization import RandomizationSample
 from stairbot.robots.spec import RobotSpec
-from stairbot.sim.actuators import AppliedTorques, PDActuator
+from stairbot.sim.actuators import AppliedTorques, MotorActuator, PDActuator
 from stairbot.terrain.build import StairBodies
 from stairbot.terrain.stairs import Flight, StairSpec
 
@@ -35,6 +37,30 @@ FloatArray = NDArray[np.float64]
 _RAY_GROUP = 1
 _ROBOT_GROUP = 2
 _TERRAIN_GROUP = 4
+_GRAVITY_MPS2 = 9.81
+_MIN_BASE_MASS_KG = 0.1
+
+
+@dataclass(frozen=True)
+class NominalDynamics:
+    """The scene's dynamics as built (URDF and preset values), read once from PyBullet so that a
+    randomized episode always starts from these and never from the previous episode's values.
+
+    Attributes:
+        link_mass_kg: (L + 1,) mass of the base (index 0) and of every link (index l + 1).
+        link_inertia: (L + 1, 3) local inertia diagonals, same indexing.
+        foot_friction: (F,) lateral friction of the foot links.
+        foot_restitution: (F,) restitution of the foot links.
+        joint_damping_nms_per_rad: (J,) URDF joint damping of the actuated joints, policy order.
+        terrain_friction: lateral friction of the ground and the stairs.
+    """
+
+    link_mass_kg: FloatArray
+    link_inertia: FloatArray
+    foot_friction: FloatArray
+    foot_restitution: FloatArray
+    joint_damping_nms_per_rad: FloatArray
+    terrain_friction: float
 
 
 @dataclass(frozen=True)
@@ -127,6 +153,9 @@ def load_robot(client: BulletClient, spec: RobotSpec) -> tuple[int, list[int]]:
     names = {client.getJointInfo(robot, j)[1].decode(): j for j in range(client.getNumJoints(robot))}
     joints = [names[name] for name in spec.joint_names]
     client.setJointMotorControlArray(robot, joints, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(joints))
+    links = {client.getJointInfo(robot, j)[12].decode(): j for j in range(client.getNumJoints(robot))}
+    for foot in spec.foot_links:
+        client.changeDynamics(robot, links[foot], lateralFriction=spec.foot_friction)
     return robot, joints
 
 
@@ -160,8 +189,10 @@ class World:
         *,
         max_riser_m: float,
         gui: bool = False,
+        actuator: ActuatorConfig | None = None,
     ) -> None:
-        """Build the scene. `max_riser_m`: the tallest riser any episode will ask for."""
+        """Build the scene. `max_riser_m`: the tallest riser any episode will ask for; `actuator`:
+        the motor effects on top of the PD law (None: none)."""
         self.spec = spec
         self.sim = sim
         self.client = c = connect(sim, gui=gui)
@@ -181,7 +212,12 @@ class World:
         set_collision_groups(c, self.robot_id, (self.plane_id, *self.stairs.body_ids))
         if gui:
             c.configureDebugVisualizer(pybullet.COV_ENABLE_RENDERING, 1)
-        self.actuator = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
+        self.actuator_config = actuator or ActuatorConfig()
+        self.actuator: PDActuator | MotorActuator = self._make_actuator()
+        self._nominal: NominalDynamics | None = None
+        # Base-frame centre-of-mass shift (m) and base mass (kg) of the current randomized episode.
+        self._com_offset_m = np.zeros(3)
+        self._base_mass_kg = 0.0
         self._joint_cache: tuple[FloatArray, FloatArray] | None = None
         # The calls made every physics substep, bound once to this client. BulletClient wraps each
         # call in a new partial on every attribute access (~1.3 us, 30+ times per control step).
@@ -199,6 +235,23 @@ class World:
         )
 
     # ---- construction helpers -------------------------------------------------------------------
+
+    def _make_actuator(
+        self, kp_scale: float = 1.0, kd_scale: float = 1.0, strength_scale: float = 1.0
+    ) -> PDActuator | MotorActuator:
+        """The spec's PD law (gains and torque limits scaled), wrapped in the motor model when the
+        actuator config turns any motor effect on."""
+        spec = self.spec
+        pd = PDActuator(spec.kp * kp_scale, spec.kd * kd_scale, spec.torque_limits_nm * strength_scale)
+        cfg = self.actuator_config
+        if not cfg.enabled:
+            return pd
+        return MotorActuator(
+            pd,
+            physics_dt_s=self.sim.physics_dt_s,
+            time_constant_s=cfg.motor_time_constant_s,
+            no_load_speed_radps=spec.no_load_speeds_radps if cfg.torque_speed_limit else None,
+        )
 
     def _link_indices(self) -> dict[str, int]:
         """Map of child link names to their PyBullet index (-1 for the base)."""
@@ -223,6 +276,98 @@ class World:
         for joint, q in zip(self.joint_ids, joint_pos_rad, strict=True):
             c.resetJointState(self.robot_id, joint, float(q), 0.0)
         self._joint_cache = None
+        self.actuator.reset()
+
+    # ---- domain randomization (used only when a preset enables it) -------------------------------
+
+    @property
+    def nominal(self) -> NominalDynamics:
+        """The dynamics as built, read from PyBullet on first use (before any randomization)."""
+        if self._nominal is None:
+            c, robot = self.client, self.robot_id
+            links = range(-1, c.getNumJoints(robot))
+            infos = [c.getDynamicsInfo(robot, link) for link in links]
+            feet = [c.getDynamicsInfo(robot, link) for link in self.foot_link_ids]
+            self._nominal = NominalDynamics(
+                link_mass_kg=np.array([info[0] for info in infos]),
+                link_inertia=np.array([info[2] for info in infos]),
+                foot_friction=np.array([info[1] for info in feet]),
+                foot_restitution=np.array([info[5] for info in feet]),
+                joint_damping_nms_per_rad=np.array(
+                    [c.getJointInfo(robot, j)[6] for j in self.joint_ids], dtype=np.float64
+                ),
+                terrain_friction=float(c.getDynamicsInfo(self.plane_id, -1)[1]),
+            )
+        return self._nominal
+
+    def apply_dynamics(self, sample: RandomizationSample) -> None:
+        """Set this episode's randomized dynamics, each computed from the nominal values (so nothing
+        drifts across episodes): terrain and foot friction and restitution, base mass (payload) and
+        COM shift, link masses, joint friction and damping, PD gains and torque limits.
+
+        PyBullet cannot move the centre of mass of an existing link, so the COM shift is modelled by
+        its gravity moment: every substep of `step_perturbed` applies the world-frame torque
+        `(R c) x (0, 0, -m_base g)` to the base (R: base orientation at the start of the control
+        step). Inertial coupling of the shifted COM is not modelled.
+        """
+        c, robot = self.client, self.robot_id
+        nominal = self.nominal
+        base_mass = float(nominal.link_mass_kg[0]) + sample.payload_kg
+        if base_mass < _MIN_BASE_MASS_KG:
+            raise ConfigError(
+                f"randomization.payload_kg {sample.payload_kg:g} kg leaves the base with {base_mass:g} "
+                f"kg; its nominal mass is {nominal.link_mass_kg[0]:g} kg"
+            )
+        base_ratio = base_mass / nominal.link_mass_kg[0]
+        c.changeDynamics(
+            robot, -1, mass=base_mass, localInertiaDiagonal=(nominal.link_inertia[0] * base_ratio).tolist()
+        )
+        scale = sample.link_mass_scale
+        for i in range(1, len(nominal.link_mass_kg)):
+            if nominal.link_mass_kg[i] > 0.0:
+                c.changeDynamics(
+                    robot,
+                    i - 1,
+                    mass=float(nominal.link_mass_kg[i] * scale),
+                    localInertiaDiagonal=(nominal.link_inertia[i] * scale).tolist(),
+                )
+        self._base_mass_kg = base_mass
+        self._com_offset_m = np.array(sample.com_offset_m, dtype=np.float64)
+
+        for body in (self.plane_id, *self.stairs.body_ids):
+            c.changeDynamics(body, -1, lateralFriction=sample.ground_friction, restitution=sample.restitution)
+        for link, friction in zip(self.foot_link_ids, nominal.foot_friction, strict=True):
+            # Bullet multiplies the two bodies' restitutions: feet at 1 make the contact's the terrain's.
+            c.changeDynamics(
+                robot, link, lateralFriction=float(friction * sample.foot_friction_scale), restitution=1.0
+            )
+        for joint, damping in zip(self.joint_ids, nominal.joint_damping_nms_per_rad, strict=True):
+            c.changeDynamics(robot, joint, jointDamping=float(damping + sample.joint_damping_nms_per_rad))
+        # Coulomb joint friction: the velocity motor (target 0) resists motion with at most this torque;
+        # the PD torques are applied on top of it (TORQUE_CONTROL does not disable it).
+        c.setJointMotorControlArray(
+            robot,
+            self.joint_ids,
+            pybullet.VELOCITY_CONTROL,
+            targetVelocities=[0.0] * len(self.joint_ids),
+            forces=[sample.joint_friction_nm] * len(self.joint_ids),
+        )
+        self.actuator = self._make_actuator(sample.kp_scale, sample.kd_scale, sample.motor_strength_scale)
+
+    def com_torque_nm(self, rotation: FloatArray) -> FloatArray | None:
+        """(3,) world-frame gravity moment of the base's COM shift for base orientation `rotation`
+        (3, 3), or None when there is no shift."""
+        if not self._com_offset_m.any():
+            return None
+        offset = rotation @ self._com_offset_m
+        weight = self._base_mass_kg * _GRAVITY_MPS2
+        return np.array([-weight * offset[1], weight * offset[0], 0.0])
+
+    def push_base(self, delta_vel_mps: FloatArray) -> None:
+        """Add `delta_vel_mps` (3,) to the base's linear velocity (an instantaneous push)."""
+        c = self.client
+        lin, ang = c.getBaseVelocity(self.robot_id)
+        c.resetBaseVelocity(self.robot_id, (np.asarray(lin) + delta_vel_mps).tolist(), ang)
 
     # ---- stepping -------------------------------------------------------------------------------
 
@@ -249,6 +394,57 @@ class World:
             self._step_simulation()
         self._joint_cache = None
         return AppliedTorques(taus, qds)
+
+    def step_perturbed(
+        self,
+        targets_rad: Sequence[FloatArray],
+        *,
+        action_latency_substeps: int = 0,
+        snapshot_substep: int | None = None,
+        com_torque_nm: FloatArray | None = None,
+    ) -> tuple[AppliedTorques, RobotState | None]:
+        """`step` with action latency, a mid-step state snapshot and the COM-shift moment.
+
+        Args:
+            targets_rad: the joint targets (J,) of the last control steps, oldest first, newest last;
+                substep s applies the target sent ceil((k - s) / decimation) steps ago (k = the action
+                latency in substeps), so the new target acts from substep k on.
+            action_latency_substeps: k >= 0; needs len(targets_rad) > ceil(k / decimation).
+            snapshot_substep: 1..decimation-1: also return the state read after that many substeps
+                (for observation latency); None: return None.
+            com_torque_nm: (3,) world-frame torque applied to the base every substep, or None.
+        """
+        decimation = self.sim.decimation
+        taus = np.empty((decimation, len(self.joint_ids)))
+        qds = np.empty_like(taus)
+        snapshot: RobotState | None = None
+        q, qd = self._joint_cache if self._joint_cache is not None else self._read_joints()
+        c = self.client
+        torque = None if com_torque_nm is None else com_torque_nm.tolist()
+        for substep in range(decimation):
+            if substep:
+                q, qd = self._read_joints()
+                if substep == snapshot_substep:
+                    snapshot = self._base_state(q, qd)
+            lag = (
+                -(-(action_latency_substeps - substep) // decimation)
+                if action_latency_substeps > substep
+                else 0
+            )
+            taus[substep] = tau = self.actuator.torques(targets_rad[-1 - lag], q, qd)
+            qds[substep] = qd
+            self._set_torques(forces=tau.tolist())
+            if torque is not None:
+                c.applyExternalTorque(self.robot_id, -1, torque, pybullet.WORLD_FRAME)
+            self._step_simulation()
+        self._joint_cache = None
+        return AppliedTorques(taus, qds), snapshot
+
+    def _base_state(self, q: FloatArray, qd: FloatArray) -> RobotState:
+        c = self.client
+        pos, quat = c.getBasePositionAndOrientation(self.robot_id)
+        lin, ang = c.getBaseVelocity(self.robot_id)
+        return RobotState(np.array(pos), np.array(quat), np.array(lin), np.array(ang), q, qd)
 
     def read_state(self) -> RobotState:
         """One batched read of base pose, base velocity and joint states."""

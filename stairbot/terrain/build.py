@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from stairbot.errors import TerrainError
 from stairbot.terrain.stairs import (
     MAX_NOSING_M,
+    MAX_RISER_M,
     NOSING_THICKNESS_M,
     Flight,
     StairSpec,
@@ -132,10 +133,14 @@ class StairBodies:
         """Bodies sized for `spec` (width, nosing, arena length).
 
         `max_steps` defaults to `spec.num_steps` and `max_riser_m` to `spec.riser_m`; pass larger
-        values when a curriculum varies them. The height limit is `max_steps * max_riser_m`.
+        values when a curriculum varies them. The height limit is `max_steps * (max_riser_m +
+        spec.riser_jitter_m)`, capped at MAX_RISER_M per riser: a jittered flight's risers never
+        exceed either.
         """
         steps = spec.num_steps if max_steps is None else max_steps
         riser = spec.riser_m if max_riser_m is None else max_riser_m
+        if spec.riser_jitter_m > 0:
+            riser = max(riser, min(riser + spec.riser_jitter_m, MAX_RISER_M))
         return cls(
             client,
             max_steps=steps,

@@ -36,6 +36,15 @@ a collision shape), so only their positions change between episodes. `Flight.tre
 - with `riser_m = 0` (flat ground, difficulty 0 of the curriculum) no box is placed at all; the
   edges still exist so `steps_crossed` is defined.
 
+Jitter (`riser_jitter_m`, `tread_jitter_m` > 0, sim-to-real robustness): `plan_flight` with a numpy
+Generator draws each riser of the flight from U(riser_m - riser_jitter_m, riser_m + riser_jitter_m)
+and each tread depth between two risers from U(tread_m - tread_jitter_m, tread_m + tread_jitter_m).
+Everything above still holds with per-step numbers: riser i (at edges_x_m[i]) is `risers_m[i]` high,
+edges_x_m[i + 1] = edges_x_m[i] + treads_m[i], and the tread tops are the cumulative sums of the
+risers (going up from z = 0; going down, the start platform is at sum(risers_m) and each riser drops
+by its own height). Every riser is >= 0, so the tops stay monotonic and the same long boxes form
+the union. With zero jitter the flight is the uniform one, computed exactly as without jitter.
+
 Laterally the stairs span |y| <= width_m / 2; outside that is the ground plane at z = 0 in both
 directions (the DOWN start platform is a box of the same width, not a wall-to-wall floor).
 """
@@ -45,7 +54,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -114,6 +123,12 @@ class StairSpec:
     - `nosing_m`: overhang of each tread over the riser below, [0, 0.05] and < tread_m / 2.
     - `direction`: `Direction.UP` or `Direction.DOWN` (a plain "up"/"down" string is converted).
     - `max_length_m`: length of the arena along x, > 0.
+    - `riser_jitter_m`: each riser of an episode's flight is drawn from riser_m +- this (uniform);
+      in [0, min(riser_m, MAX_RISER_M - riser_m)] so every riser stays in [0, MAX_RISER_M]. 0: none.
+    - `tread_jitter_m`: each tread depth is drawn from tread_m +- this (uniform); in
+      [0, min(tread_m - MIN_TREAD_M, MAX_TREAD_M - tread_m)], nosing_m < (tread_m - tread_jitter_m)
+      / 2, and the flight must fit with every tread at its longest:
+      `start_m + (num_steps - 1) * (tread_m + tread_jitter_m) + landing_m <= max_length_m`. 0: none.
     """
 
     riser_m: float = 0.10
@@ -125,9 +140,20 @@ class StairSpec:
     nosing_m: float = 0.0
     direction: Direction = Direction.UP
     max_length_m: float = 8.0
+    riser_jitter_m: float = 0.0
+    tread_jitter_m: float = 0.0
 
     def __post_init__(self) -> None:
-        float_keys = ("riser_m", "tread_m", "width_m", "landing_m", "start_m", "nosing_m")
+        float_keys = (
+            "riser_m",
+            "tread_m",
+            "width_m",
+            "landing_m",
+            "start_m",
+            "nosing_m",
+            "riser_jitter_m",
+            "tread_jitter_m",
+        )
         for key in (*float_keys, "max_length_m"):
             object.__setattr__(self, key, _check_number(key, getattr(self, key)))
         check_range("riser_m", self.riser_m, 0.0, MAX_RISER_M, low_open=True, unit="m", error=TerrainError)
@@ -136,10 +162,26 @@ class StairSpec:
         check_range("landing_m", self.landing_m, 0.5, 5.0, unit="m", error=TerrainError)
         check_range("start_m", self.start_m, 0.3, 5.0, unit="m", error=TerrainError)
         check_range("nosing_m", self.nosing_m, 0.0, MAX_NOSING_M, unit="m", error=TerrainError)
-        if self.nosing_m >= self.tread_m / 2:
+        most_riser_jitter = min(self.riser_m, MAX_RISER_M - self.riser_m)
+        if not 0.0 <= self.riser_jitter_m <= most_riser_jitter + _EPS_M:
             raise TerrainError(
-                f"nosing_m must be in [0, {MAX_NOSING_M:g}] m and < tread_m / 2 = "
-                f"{self.tread_m / 2:g} m, got {self.nosing_m!r}"
+                f"riser_jitter_m must be in [0, {most_riser_jitter:g}] m for riser_m = {self.riser_m:g} m "
+                f"(every riser riser_m +- riser_jitter_m must stay in [0, {MAX_RISER_M:g}] m), "
+                f"got {self.riser_jitter_m!r}"
+            )
+        most_tread_jitter = min(self.tread_m - MIN_TREAD_M, MAX_TREAD_M - self.tread_m)
+        if not 0.0 <= self.tread_jitter_m <= most_tread_jitter + _EPS_M:
+            raise TerrainError(
+                f"tread_jitter_m must be in [0, {most_tread_jitter:g}] m for tread_m = {self.tread_m:g} m "
+                f"(every tread tread_m +- tread_jitter_m must stay in [{MIN_TREAD_M:g}, {MAX_TREAD_M:g}] m), "
+                f"got {self.tread_jitter_m!r}"
+            )
+        shortest_tread = self.tread_m - self.tread_jitter_m
+        if self.nosing_m >= shortest_tread / 2:
+            tread_text = "(tread_m - tread_jitter_m)" if self.tread_jitter_m else "tread_m"
+            raise TerrainError(
+                f"nosing_m must be in [0, {MAX_NOSING_M:g}] m and < {tread_text} / 2 = "
+                f"{shortest_tread / 2:g} m, got {self.nosing_m!r}"
             )
         try:
             object.__setattr__(self, "direction", Direction(self.direction))
@@ -152,7 +194,8 @@ class StairSpec:
         object.__setattr__(self, "num_steps", int(self.num_steps))
         if self.max_length_m <= 0:
             raise TerrainError(f"max_length_m must be in (0, inf) m, got {self.max_length_m!r}")
-        most = max_steps_that_fit(self.tread_m, self.start_m, self.landing_m, self.max_length_m)
+        longest_tread = self.tread_m + self.tread_jitter_m
+        most = max_steps_that_fit(longest_tread, self.start_m, self.landing_m, self.max_length_m)
         if most < 1:
             raise TerrainError(
                 f"max_length_m must be >= start_m + landing_m = "
@@ -160,11 +203,21 @@ class StairSpec:
                 f"got {self.max_length_m!r}"
             )
         if not 1 <= self.num_steps <= most:
+            if self.tread_jitter_m:
+                tread_text = f"tread_m + tread_jitter_m = {longest_tread:g} m"
+                formula = "(tread_m + tread_jitter_m)"
+            else:
+                tread_text, formula = f"tread_m = {self.tread_m:g} m", "tread_m"
             raise TerrainError(
-                f"num_steps must be in [1, {most}] for tread_m = {self.tread_m:g} m "
-                f"(start_m + (num_steps - 1) * tread_m + landing_m <= max_length_m = "
+                f"num_steps must be in [1, {most}] for {tread_text} "
+                f"(start_m + (num_steps - 1) * {formula} + landing_m <= max_length_m = "
                 f"{self.max_length_m:g} m), got {self.num_steps!r}"
             )
+
+    @property
+    def has_jitter(self) -> bool:
+        """Whether episodes draw per-step risers or treads (`riser_jitter_m` or `tread_jitter_m` > 0)."""
+        return self.riser_jitter_m > 0.0 or self.tread_jitter_m > 0.0
 
     @property
     def total_rise_m(self) -> float:
@@ -202,9 +255,20 @@ class Flight:
 
     Build it with `plan_flight`. All lengths in metres; n = `num_steps`. Arrays are read-only.
 
+    Args (init only): step_risers_m, step_treads_m: per-step (n,) risers and (n - 1,) treads of a
+        jittered flight (`plan_flight` draws them); None: every riser is `riser_m` and every tread
+        `spec.tread_m`. Risers must be in [0, MAX_RISER_M], treads >= MIN_TREAD_M and > 2 *
+        nosing_m, and the flight must fit the arena (`TerrainError` otherwise).
+
     Attributes:
         spec: the stair spec (tread, count, width, nosing, direction, arena length).
         riser_m: step height of this episode, [0, MAX_RISER_M]; 0 is flat ground (no box placed).
+            With jitter, the nominal height the risers were drawn around.
+        risers_m: (n,) height of each riser, in walking order (riser i stands at edges_x_m[i]);
+            all `riser_m` without jitter. Always >= 0, whichever the direction.
+        treads_m: (n - 1,) depth of each tread between two risers (edges_x_m[i + 1] -
+            edges_x_m[i]); all `spec.tread_m` without jitter.
+        total_rise_m: height difference between the bottom and the top (sum of `risers_m`).
         edges_x_m: (n,) x of each riser, increasing (the robot walks +x).
         top_heights_m: (n + 1,) surface height of each region: [0] for x < edge 0, [i] for
             [edge_{i-1}, edge_i), [n] after the last edge (the final landing).
@@ -221,6 +285,11 @@ class Flight:
 
     spec: StairSpec
     riser_m: float
+    step_risers_m: InitVar[ArrayLike | None] = None
+    step_treads_m: InitVar[ArrayLike | None] = None
+    risers_m: NDArray[np.float64] = field(init=False, repr=False)
+    treads_m: NDArray[np.float64] = field(init=False, repr=False)
+    total_rise_m: float = field(init=False)
     edges_x_m: NDArray[np.float64] = field(init=False, repr=False)
     top_heights_m: NDArray[np.float64] = field(init=False, repr=False)
     spawn_height_m: float = field(init=False)
@@ -233,31 +302,47 @@ class Flight:
     # going down, from where the start platform begins (boxes are longer than the whole flight).
     _profile_x_m: tuple[float, float] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, step_risers_m: ArrayLike | None, step_treads_m: ArrayLike | None) -> None:
         if not isinstance(self.spec, StairSpec):
             raise TypeError(f"spec must be a StairSpec, got {type(self.spec).__name__}")
         riser = _check_number("riser_m", self.riser_m)
         check_range("riser_m", riser, 0.0, MAX_RISER_M, unit="m", error=TerrainError)
         spec = self.spec
         n = spec.num_steps
-        edges = spec.start_m + spec.tread_m * np.arange(n, dtype=np.float64)
+        # Uniform risers / treads keep their closed forms (bit for bit what they were before jitter).
+        if step_treads_m is None:
+            treads = np.full(n - 1, spec.tread_m)
+            edges = spec.start_m + spec.tread_m * np.arange(n, dtype=np.float64)
+        else:
+            treads = self._checked_treads(step_treads_m)
+            edges = spec.start_m + np.concatenate([[0.0], np.cumsum(treads)])
+        if step_risers_m is None:
+            risers = np.full(n, riser)
+            rise = riser * np.arange(n + 1, dtype=np.float64)  # height after i risers, i = 0 .. n
+        else:
+            risers = self._checked_risers(step_risers_m)
+            rise = np.concatenate([[0.0], np.cumsum(risers)])
+        total = float(rise[-1])
         length = box_length_m(spec.max_length_m)
         if spec.direction is Direction.UP:
-            tops = riser * np.arange(n + 1, dtype=np.float64)
-            tread_rows = [(e, e + length, (i + 1) * riser) for i, e in enumerate(edges)]
-            nosing_rows = [(e - spec.nosing_m, e, (i + 1) * riser) for i, e in enumerate(edges)]
+            tops = rise
+            tread_rows = [(e, e + length, tops[i + 1]) for i, e in enumerate(edges)]
+            nosing_rows = [(e - spec.nosing_m, e, tops[i + 1]) for i, e in enumerate(edges)]
         else:
-            tops = riser * np.arange(n, -1, -1, dtype=np.float64)
-            # Row 0: the start platform, ending at edge 0. Row i >= 1: the tread at (n - i) * riser
-            # that ends at edge i. The last tread (height 0) is the ground plane.
-            tread_rows = [(e - length, e, (n - i) * riser) for i, e in enumerate(edges)]
-            nosing_rows = [(e, e + spec.nosing_m, (n - i) * riser) for i, e in enumerate(edges)]
-        if riser == 0.0:
+            tops = rise[::-1] if step_risers_m is None else total - rise
+            # Row 0: the start platform, ending at edge 0. Row i >= 1: the tread at tops[i] that
+            # ends at edge i. The last tread (height 0) is the ground plane.
+            tread_rows = [(e - length, e, tops[i]) for i, e in enumerate(edges)]
+            nosing_rows = [(e, e + spec.nosing_m, tops[i]) for i, e in enumerate(edges)]
+        if total == 0.0:  # flat ground
             tread_rows, nosing_rows = [], []
         if spec.nosing_m == 0.0:
             nosing_rows = []
         set_ = object.__setattr__
         set_(self, "riser_m", riser)
+        set_(self, "risers_m", _frozen(risers))
+        set_(self, "treads_m", _frozen(treads))
+        set_(self, "total_rise_m", total)
         set_(self, "edges_x_m", _frozen(edges))
         set_(self, "top_heights_m", _frozen(tops))
         set_(self, "box_length_m", length)
@@ -271,6 +356,36 @@ class Flight:
         set_(self, "end_x_m", float(edges[-1] + spec.landing_m))
         set_(self, "spawn_height_m", float(self.height_at(0.0)))
 
+    def _checked_risers(self, values: ArrayLike) -> NDArray[np.float64]:
+        risers = np.asarray(values, dtype=np.float64)
+        n = self.spec.num_steps
+        if risers.shape != (n,) or not np.all(np.isfinite(risers)):
+            raise TerrainError(f"step_risers_m must be {n} finite numbers (one per riser), got {values!r}")
+        if np.any(risers < 0.0) or np.any(risers > MAX_RISER_M):
+            raise TerrainError(f"every riser must be in [0, {MAX_RISER_M:g}] m, got {risers.tolist()}")
+        return risers
+
+    def _checked_treads(self, values: ArrayLike) -> NDArray[np.float64]:
+        spec = self.spec
+        treads = np.asarray(values, dtype=np.float64)
+        n = spec.num_steps
+        if treads.shape != (n - 1,) or not np.all(np.isfinite(treads)):
+            raise TerrainError(
+                f"step_treads_m must be {n - 1} finite numbers (one per tread between risers), got {values!r}"
+            )
+        if np.any(treads < MIN_TREAD_M - _EPS_M) or np.any(treads <= 2 * spec.nosing_m):
+            raise TerrainError(
+                f"every tread must be >= {MIN_TREAD_M:g} m and > 2 * nosing_m = {2 * spec.nosing_m:g} m, "
+                f"got {treads.tolist()}"
+            )
+        length = spec.start_m + float(treads.sum()) + spec.landing_m
+        if length > spec.max_length_m + _EPS_M:
+            raise TerrainError(
+                f"start_m + sum(treads) + landing_m must be <= max_length_m = {spec.max_length_m:g} m, "
+                f"got {length:g} m"
+            )
+        return treads
+
     # ---- spec pass-through --------------------------------------------------------------------
     @property
     def direction(self) -> Direction:
@@ -278,7 +393,13 @@ class Flight:
 
     @property
     def tread_m(self) -> float:
+        """Nominal tread depth (`spec.tread_m`); the per-step depths are `treads_m`."""
         return self.spec.tread_m
+
+    @property
+    def jittered(self) -> bool:
+        """Whether the risers or treads were drawn per step (the spec has jitter and an rng was given)."""
+        return bool(np.any(self.risers_m != self.riser_m) or np.any(self.treads_m != self.tread_m))
 
     @property
     def num_steps(self) -> int:
@@ -291,11 +412,6 @@ class Flight:
     @property
     def nosing_m(self) -> float:
         return self.spec.nosing_m
-
-    @property
-    def total_rise_m(self) -> float:
-        """num_steps * riser_m, metres."""
-        return self.num_steps * self.riser_m
 
     # ---- queries ------------------------------------------------------------------------------
     def height_at(
@@ -340,10 +456,32 @@ class Flight:
         return np.searchsorted(self.edges_x_m, xs, side="right").astype(np.int64)
 
 
-def plan_flight(spec: StairSpec, riser_m: float | None = None) -> Flight:
+def plan_flight(
+    spec: StairSpec, riser_m: float | None = None, rng: np.random.Generator | None = None
+) -> Flight:
     """Geometry of one episode's flight for `spec`, optionally with another riser height.
 
     `riser_m` (metres) replaces `spec.riser_m`; it may be 0.0 (flat ground, curriculum difficulty
     0) and must be in [0, MAX_RISER_M] (`TerrainError` otherwise).
+
+    With `spec.riser_jitter_m` > 0 and an `rng`, each of the n risers is drawn from
+    U(riser_m - j, riser_m + j), where j = min(riser_jitter_m, riser_m, MAX_RISER_M - riser_m): a
+    `riser_m` override near 0 or MAX_RISER_M narrows the jitter so every riser stays in range (flat
+    ground stays flat). With `spec.tread_jitter_m` > 0 and an `rng`, each of the n - 1 treads is
+    drawn from U(tread_m - tread_jitter_m, tread_m + tread_jitter_m). Risers are drawn first, then
+    treads; nothing is drawn for a jitter of 0, so a spec without jitter leaves `rng` untouched.
+    Without `rng` the flight is the nominal (uniform) one.
     """
-    return Flight(spec=spec, riser_m=spec.riser_m if riser_m is None else riser_m)
+    riser = spec.riser_m if riser_m is None else _check_number("riser_m", riser_m)
+    if rng is None or not spec.has_jitter:
+        return Flight(spec=spec, riser_m=riser)
+    check_range("riser_m", riser, 0.0, MAX_RISER_M, unit="m", error=TerrainError)
+    n = spec.num_steps
+    risers = treads = None
+    if spec.riser_jitter_m > 0.0:
+        jitter = max(0.0, min(spec.riser_jitter_m, riser, MAX_RISER_M - riser))
+        risers = np.clip(rng.uniform(riser - jitter, riser + jitter, size=n), 0.0, MAX_RISER_M)
+    if spec.tread_jitter_m > 0.0:
+        jitter = spec.tread_jitter_m
+        treads = rng.uniform(spec.tread_m - jitter, spec.tread_m + jitter, size=n - 1)
+    return Flight(spec=spec, riser_m=riser, step_risers_m=risers, step_treads_m=treads)

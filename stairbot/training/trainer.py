@@ -27,8 +27,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import stairbot
+from stairbot.envs.config import env_observation_layout
 from stairbot.errors import StairbotError
-from stairbot.observations import observation_layout
 from stairbot.robots.spec import load_robot_spec
 from stairbot.training.algorithms import algorithm_class, build_model
 from stairbot.training.callbacks import EpisodeRecorder, PeriodicCheckpoint, PeriodicEval, ProgressBar
@@ -66,8 +66,7 @@ class TrainResult:
 def expected_meta(recipe: Recipe, num_timesteps: int = 0) -> CheckpointMeta:
     """What a checkpoint of this recipe must say it was trained on."""
     spec = load_robot_spec(recipe.env.robot)
-    scan = recipe.env.observation.height_scan
-    layout = observation_layout(spec.num_joints, scan.num_points if scan.enabled else 0)
+    layout = env_observation_layout(recipe.env, spec.num_joints)
     return CheckpointMeta(
         algorithm=recipe.algorithm.value,
         num_timesteps=num_timesteps,

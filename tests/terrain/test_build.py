@@ -63,7 +63,7 @@ def probe_points(flight: Flight) -> tuple[np.ndarray, np.ndarray]:
     """x of: before the first edge (at spawn and just before edge 0), each tread middle, the
     final landing middle; and the expected heights there from the region table."""
     edges = flight.edges_x_m
-    middles = edges[:-1] + flight.tread_m / 2
+    middles = edges[:-1] + flight.treads_m / 2
     x = np.concatenate([[0.0, edges[0] - 0.1], middles, [flight.goal_x_m + flight.spec.landing_m / 2]])
     tops = flight.top_heights_m
     return x, np.concatenate([[tops[0], tops[0]], tops[1:]])
@@ -100,6 +100,39 @@ def test_tread_tops_at_cumulative_riser_heights(
     heights, _ = ray_heights(client, xs[away], ys[away])
     np.testing.assert_allclose(heights, flight.height_at(xs[away], ys[away], include_nosing=True), atol=1e-3)
     assert np.count_nonzero(away) > 1500
+
+
+@pytest.mark.parametrize("nosing_m", [0.0, 0.03])
+@pytest.mark.parametrize("direction", list(Direction))
+def test_jittered_flight_matches_rays(client: BulletClient, direction: Direction, nosing_m: float) -> None:
+    """Per-step risers and treads: the boxes still form exactly what height_at says."""
+    spec = StairSpec(
+        riser_m=0.15,
+        tread_m=0.3,
+        num_steps=MAX_STEPS,
+        nosing_m=nosing_m,
+        direction=direction,
+        riser_jitter_m=0.05,
+        tread_jitter_m=0.1,
+        max_length_m=MAX_LENGTH_M,
+    )
+    bodies = StairBodies.for_spec(client, spec)
+    assert bodies.max_height_m == pytest.approx(MAX_STEPS * 0.2)  # room for the tallest risers
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        flight = plan_flight(spec, rng=rng)
+        assert flight.jittered and np.ptp(flight.risers_m) > 0.02 and np.ptp(flight.treads_m) > 0.02
+        bodies.place(flight)
+        x, expected = probe_points(flight)
+        heights, _ = ray_heights(client, x)
+        np.testing.assert_allclose(heights, expected, atol=1e-3)
+        xs = rng.uniform(-1.0, MAX_LENGTH_M, 1500)
+        ys = rng.uniform(-WIDTH_M, WIDTH_M, 1500)
+        away = away_from_box_ends(flight, xs) & (np.abs(np.abs(ys) - WIDTH_M / 2) > 1e-3)
+        heights, _ = ray_heights(client, xs[away], ys[away])
+        np.testing.assert_allclose(
+            heights, flight.height_at(xs[away], ys[away], include_nosing=True), atol=1e-3
+        )
 
 
 @pytest.mark.parametrize("direction", list(Direction))
@@ -218,6 +251,9 @@ def test_for_spec_sizes_from_the_spec(client: BulletClient) -> None:
     bodies = StairBodies.for_spec(client, spec, max_riser_m=0.25)
     assert bodies.max_height_m == pytest.approx(1.0)
     bodies.place(plan_flight(spec, riser_m=0.25))
+    jittered = StairSpec(riser_m=0.1, num_steps=4, riser_jitter_m=0.1)
+    assert StairBodies.for_spec(client, jittered, max_riser_m=0.25).max_height_m == pytest.approx(1.2)
+    assert StairBodies.for_spec(client, jittered).max_height_m == pytest.approx(0.8)
 
 
 @pytest.mark.parametrize(("direction", "nosing_m"), [(Direction.UP, 0.0), (Direction.DOWN, 0.03)])

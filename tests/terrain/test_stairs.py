@@ -13,6 +13,7 @@ from stairbot.terrain.stairs import (
     BOX_MARGIN_M,
     MAX_RISER_M,
     Direction,
+    Flight,
     StairSpec,
     max_steps_that_fit,
     plan_flight,
@@ -221,3 +222,156 @@ def test_height_fast_path_equals_the_box_union_everywhere(direction: Direction, 
     union = flight._box_union_height(xs, include_nosing=False)
     np.testing.assert_array_equal([flight.height_at(x) for x in xs], union)  # per point: fast path
     np.testing.assert_array_equal(flight.height_at(xs), union)  # mixed batch: falls back
+
+
+# ---- jitter ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"riser_m": 0.05, "riser_jitter_m": 0.06},
+            "riser_jitter_m must be in [0, 0.05] m for riser_m = 0.05 m",
+        ),
+        ({"riser_m": 0.28, "riser_jitter_m": 0.03}, "riser_jitter_m must be in [0, 0.02] m"),
+        ({"riser_jitter_m": -0.01}, "riser_jitter_m must be in [0, 0.1] m"),
+        (
+            {"tread_m": 0.15, "tread_jitter_m": 0.06},
+            "tread_jitter_m must be in [0, 0.05] m for tread_m = 0.15 m",
+        ),
+        ({"tread_m": 0.95, "tread_jitter_m": 0.1, "num_steps": 2}, "tread_jitter_m must be in [0, 0.05] m"),
+        (
+            {"tread_m": 0.2, "tread_jitter_m": 0.1, "nosing_m": 0.05},
+            "nosing_m must be in [0, 0.05] m and < (tread_m - tread_jitter_m) / 2 = 0.05 m",
+        ),
+        (
+            {"num_steps": 22, "tread_jitter_m": 0.01},
+            "num_steps must be in [1, 21] for tread_m + tread_jitter_m = 0.31 m",
+        ),
+        ({"riser_jitter_m": float("inf")}, "riser_jitter_m must be a finite number"),
+    ],
+)
+def test_bad_jitter_says_what_is_allowed(kwargs: dict, message: str) -> None:
+    with pytest.raises(TerrainError) as info:
+        StairSpec(**kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_jitter_defaults_off() -> None:
+    spec = StairSpec()
+    assert spec.riser_jitter_m == 0.0 and spec.tread_jitter_m == 0.0 and not spec.has_jitter
+    assert StairSpec(riser_m=0.1, riser_jitter_m=0.1).has_jitter  # risers down to 0 are allowed
+    assert StairSpec(tread_m=0.2, tread_jitter_m=0.1).has_jitter  # treads down to MIN_TREAD_M
+    flight = plan_flight(spec, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(flight.risers_m, np.full(6, 0.1))
+    np.testing.assert_array_equal(flight.treads_m, np.full(5, 0.3))
+    assert not flight.jittered
+
+
+def test_zero_jitter_leaves_the_rng_alone() -> None:
+    rng = np.random.default_rng(5)
+    plan_flight(StairSpec(), riser_m=0.13, rng=rng)
+    assert rng.random() == np.random.default_rng(5).random()
+
+
+def _jittered(direction: Direction, seed: int, **kwargs: float) -> Flight:
+    spec = StairSpec(
+        riser_m=0.12,
+        tread_m=0.3,
+        num_steps=8,
+        riser_jitter_m=0.03,
+        tread_jitter_m=0.05,
+        direction=direction,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return plan_flight(spec, rng=np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_jittered_flight_geometry(direction: Direction) -> None:
+    flight = _jittered(direction, 3, nosing_m=0.02)
+    assert flight.jittered and flight.riser_m == 0.12 and flight.tread_m == 0.3
+    risers, treads = flight.risers_m, flight.treads_m
+    assert risers.shape == (8,) and treads.shape == (7,)
+    assert np.all((risers >= 0.09) & (risers <= 0.15)) and np.ptp(risers) > 0.01
+    assert np.all((treads >= 0.25) & (treads <= 0.35)) and np.ptp(treads) > 0.01
+    np.testing.assert_allclose(np.diff(flight.edges_x_m), treads)
+    assert flight.edges_x_m[0] == 0.6
+    assert flight.total_rise_m == pytest.approx(risers.sum())
+    # Riser i at edge i is risers[i] high, whichever the direction (the robot walks +x).
+    steps = np.diff(flight.top_heights_m)
+    np.testing.assert_allclose(steps if direction is Direction.UP else -steps, risers, atol=1e-12)
+    assert flight.spawn_height_m == (0.0 if direction is Direction.UP else flight.total_rise_m)
+    assert flight.top_heights_m[-1 if direction is Direction.UP else 0] == flight.total_rise_m
+    assert flight.goal_x_m == flight.edges_x_m[-1]
+    # Tread middles are at the cumulative heights, and the nosings flush with the higher tread.
+    middles = flight.edges_x_m[:-1] + treads / 2
+    np.testing.assert_allclose(flight.height_at(middles), flight.top_heights_m[1:-1])
+    higher = flight.top_heights_m[1:] if direction is Direction.UP else flight.top_heights_m[:-1]
+    sign = -1.0 if direction is Direction.UP else 1.0
+    np.testing.assert_allclose(flight.height_at(flight.edges_x_m + sign * 0.01, include_nosing=True), higher)
+
+
+def test_jitter_is_seeded() -> None:
+    first, again, other = (_jittered(Direction.UP, s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(first.risers_m, again.risers_m)
+    np.testing.assert_array_equal(first.edges_x_m, again.edges_x_m)
+    assert not np.array_equal(first.risers_m, other.risers_m)
+    nominal = plan_flight(first.spec)  # no rng: the nominal flight
+    assert not nominal.jittered and nominal.total_rise_m == pytest.approx(8 * 0.12)
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_riser_override_narrows_the_jitter(direction: Direction) -> None:
+    spec = StairSpec(riser_m=0.1, riser_jitter_m=0.05, tread_jitter_m=0.05, direction=direction)
+    rng = np.random.default_rng(0)
+    flat = plan_flight(spec, riser_m=0.0, rng=rng)  # curriculum difficulty 0 stays flat ground
+    assert flat.total_rise_m == 0.0 and flat.tread_boxes_m.shape == (0, 3)
+    np.testing.assert_array_equal(flat.height_at(np.linspace(-3, 10, 50)), 0.0)
+    low = plan_flight(spec, riser_m=0.02, rng=rng)
+    assert np.all((low.risers_m >= 0.0) & (low.risers_m <= 0.04))
+    high = plan_flight(spec, riser_m=0.29, rng=rng)
+    assert np.all((high.risers_m >= 0.28) & (high.risers_m <= MAX_RISER_M))
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_jittered_height_fast_path_equals_the_box_union(direction: Direction) -> None:
+    """The box union (what the simulator sees) equals the region table for jittered flights too."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        tread = rng.uniform(0.15, 0.9)
+        tread_jitter = rng.uniform(0.0, min(tread - 0.1, 1.0 - tread))
+        riser = rng.uniform(0.01, MAX_RISER_M)
+        spec = StairSpec(
+            riser_m=riser,
+            tread_m=tread,
+            num_steps=int(rng.integers(1, max_steps_that_fit(tread + tread_jitter, 0.6, 1.0, 8.0) + 1)),
+            nosing_m=rng.uniform(0, min(0.05, (tread - tread_jitter) / 2 - 1e-6)),
+            direction=direction,
+            riser_jitter_m=rng.uniform(0.0, min(riser, MAX_RISER_M - riser)),
+            tread_jitter_m=tread_jitter,
+        )
+        flight = plan_flight(spec, rng=rng)
+        assert flight.end_x_m <= spec.max_length_m + 1e-9
+        x = rng.uniform(0.0, spec.max_length_m, 500)
+        np.testing.assert_allclose(
+            flight.height_at(x), flight.top_heights_m[flight.steps_crossed(x)], atol=1e-12
+        )
+        xs = np.concatenate([rng.uniform(-20.0, 20.0, 1000), flight.edges_x_m, flight.edges_x_m - 1e-9])
+        union = flight._box_union_height(xs, include_nosing=False)
+        np.testing.assert_array_equal([flight.height_at(x) for x in xs], union)
+
+
+def test_bad_step_arrays_are_rejected() -> None:
+    spec = StairSpec(num_steps=3, nosing_m=0.04)
+    with pytest.raises(TerrainError, match=r"^step_risers_m must be 3 finite numbers"):
+        Flight(spec, 0.1, step_risers_m=[0.1, 0.1])
+    with pytest.raises(TerrainError, match=r"^every riser must be in \[0, 0\.3\] m"):
+        Flight(spec, 0.1, step_risers_m=[0.1, -0.01, 0.1])
+    with pytest.raises(TerrainError, match=r"^step_treads_m must be 2 finite numbers"):
+        Flight(spec, 0.1, step_treads_m=[0.3, 0.3, 0.3])
+    with pytest.raises(TerrainError, match=r"^every tread must be >= 0\.1 m and > 2 \* nosing_m = 0\.08 m"):
+        Flight(spec, 0.1, step_treads_m=[0.3, 0.08])
+    with pytest.raises(TerrainError, match=r"^start_m \+ sum\(treads\) \+ landing_m must be <= max_length_m"):
+        Flight(spec, 0.1, step_treads_m=[4.0, 4.0])

@@ -91,7 +91,7 @@ def test_npz_and_csv_are_plain_files(telemetry: EpisodeTelemetry, tmp_path: Path
         "base_z_m",
         "terrain_height_m",
         "torque_nm/FR_calf_joint",
-        "term/alive",
+        "term/forward_progress",
         "reward",
     ):
         assert column in first
