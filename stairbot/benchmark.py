@@ -1,11 +1,23 @@
 """A policy's stair-climbing envelope over a grid of riser heights, tread depths and directions.
 
-`stairbot benchmark POLICY [--episodes N] [--seed S] [--processes K] [--json F] [--csv F] [--plot F]`
+`stairbot benchmark POLICY [--episodes N] [--seed S] [--processes K] [--json F] [--csv F] [--plot F]
+[--randomized [PRESET]]`
 
 Every cell of the grid (direction x tread x riser) is `stairbot.evaluation.evaluate` with the same
 seeds (episode i of every cell is reset with `seed + i`, so cells differ only in the stairs) and
 deterministic actions, in the policy's own env preset with the curriculum off and the cell's
 `stairs.riser_m`, `stairs.tread_m` and `stairs.direction` as overrides.
+
+Conditions. The clean grid runs with domain randomization and stair jitter off (`randomization:` is
+disabled if the policy's preset has that section, `stairs.riser_jitter_m` and `stairs.tread_jitter_m`
+are 0), whatever the policy was trained with. `--randomized` runs the whole grid a second time under
+a randomized condition: each cell also takes the `randomization:` section and the
+`stairs.*_jitter_m` keys of a condition preset (read with `extends:` resolved; nothing else of it),
+`stairs_up_randomized` for up cells and `stairs_down_randomized` for down cells, or the one PRESET
+given for both (e.g. the fixed `stairs_up_stress`). The same seeds are used, and the sampled
+parameters come from each episode's seeded `np_random`, so the randomized results are as
+deterministic as the clean ones. They are reported next to the clean ones (a `randomized` block in the
+JSON, a `condition` column in the CSV, dashed lines in the plot).
 
 Per direction the summary gives `max_riser_m`: the highest riser up to which *every* riser of the
 grid reaches `SUCCESS_THRESHOLD` (80%) success on *every* tread (a conservative, contiguous envelope:
@@ -24,13 +36,14 @@ import json
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stairbot.envs.config import load_env_config, read_env_preset
 from stairbot.errors import ConfigError
 from stairbot.evaluation import FALL_REASONS, EvalReport, evaluate
 from stairbot.policy_source import PolicySource, load_policy_source
@@ -45,8 +58,15 @@ SUCCESS_THRESHOLD = 0.8
 MAX_TREAD_M = 1.0
 # The evaluation setting: fixed stairs, no curriculum.
 _CURRICULUM_OFF = {"curriculum.adaptive": False, "curriculum.difficulty": None}
+CLEAN = "clean"
+RANDOMIZED = "randomized"
+RANDOMIZED_PRESETS = {"up": "stairs_up_randomized", "down": "stairs_down_randomized"}
+"""The condition presets of `--randomized` without PRESET, by cell direction."""
+JITTER_KEYS = ("riser_jitter_m", "tread_jitter_m")
+"""The `stairs:` keys a condition preset contributes (with its whole `randomization:` section)."""
 
 CSV_COLUMNS = (
+    "condition",
     "direction",
     "tread_m",
     "riser_m",
@@ -67,10 +87,14 @@ class Cell:
     direction: str
     tread_m: float
     riser_m: float
+    condition: str = CLEAN
+    # Env overrides of the condition (`condition_overrides`): randomization section, stair jitter.
+    condition_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, Any]:
         return {
             **_CURRICULUM_OFF,
+            **self.condition_overrides,
             "stairs.riser_m": self.riser_m,
             "stairs.tread_m": self.tread_m,
             "stairs.direction": self.direction,
@@ -92,10 +116,12 @@ class CellResult:
     mean_time_to_top_s: float | None
     mean_return: float
     success_durations_s: tuple[float, ...]  # time to the top of each successful episode
+    condition: str = CLEAN  # CLEAN or RANDOMIZED
 
     @classmethod
     def from_report(cls, cell: Cell, report: EvalReport) -> CellResult:
         return cls(
+            condition=cell.condition,
             direction=cell.direction,
             tread_m=cell.tread_m,
             riser_m=cell.riser_m,
@@ -125,6 +151,28 @@ class DirectionSummary:
 
 
 @dataclass(frozen=True)
+class ConditionResult:
+    """The grid run again under a condition (`--randomized`): its presets, overrides and results."""
+
+    presets: dict[str, str]  # direction -> condition preset
+    overrides: dict[str, dict[str, Any]]  # direction -> the env overrides taken from it
+    cells: tuple[CellResult, ...]
+    summary: tuple[DirectionSummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "presets": dict(self.presets),
+            "overrides": {d: dict(o) for d, o in self.overrides.items()},
+            "cells": [cell.row() for cell in self.cells],
+            "summary": _summary_dict(self.summary),
+        }
+
+
+def _summary_dict(summary: Sequence[DirectionSummary]) -> dict[str, Any]:
+    return {s.direction: {k: v for k, v in asdict(s).items() if k != "direction"} for s in summary}
+
+
+@dataclass(frozen=True)
 class BenchmarkResult:
     policy: str
     env_preset: str
@@ -135,9 +183,10 @@ class BenchmarkResult:
     directions: tuple[str, ...]
     cells: tuple[CellResult, ...]
     summary: tuple[DirectionSummary, ...]
+    randomized: ConditionResult | None = None  # with --randomized
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "policy": self.policy,
             "env_preset": self.env_preset,
             "seed": self.seed,
@@ -149,10 +198,11 @@ class BenchmarkResult:
                 "directions": list(self.directions),
             },
             "cells": [cell.row() for cell in self.cells],
-            "summary": {
-                s.direction: {k: v for k, v in asdict(s).items() if k != "direction"} for s in self.summary
-            },
+            "summary": _summary_dict(self.summary),
         }
+        if self.randomized is not None:
+            data["randomized"] = self.randomized.to_dict()
+        return data
 
     def to_json(self, path: Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -166,13 +216,16 @@ class BenchmarkResult:
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
             writer.writeheader()
-            for cell in self.cells:
+            randomized = () if self.randomized is None else self.randomized.cells
+            for cell in (*self.cells, *randomized):
                 row = cell.row()
                 if row["mean_time_to_top_s"] is None:
                     row["mean_time_to_top_s"] = ""
                 writer.writerow(row)
 
     def table(self) -> str:
+        if self.randomized is not None:
+            return self._comparison_table(self.randomized)
         header = ("direction", "tread m", "riser m", "success", "steps climbed", "falls/ep", "time to top")
         rows = [
             (
@@ -186,12 +239,7 @@ class BenchmarkResult:
             )
             for c in self.cells
         ]
-        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-        lines = [
-            "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
-            for r in (header, *rows)
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = _aligned(header, rows)
         lines.append("")
         lines.append(
             f"summary ({self.episodes} episodes per cell, seed {self.seed}, "
@@ -206,9 +254,113 @@ class BenchmarkResult:
             )
         return "\n".join(lines)
 
+    def _comparison_table(self, randomized: ConditionResult) -> str:
+        """Clean next to randomized, cell by cell, and both envelopes per direction."""
+        header = (
+            "direction",
+            "tread m",
+            "riser m",
+            "success clean",
+            "randomized",
+            "falls/ep clean",
+            "randomized",
+        )
+        rows = [
+            (
+                c.direction,
+                f"{c.tread_m:.3f}",
+                f"{c.riser_m:.3f}",
+                f"{c.success_rate:.0%}",
+                f"{r.success_rate:.0%}",
+                f"{c.falls_per_episode:.2f}",
+                f"{r.falls_per_episode:.2f}",
+            )
+            for c, r in zip(self.cells, randomized.cells, strict=True)
+        ]
+        lines = _aligned(header, rows)
+        presets = ", ".join(f"{d}: {p}" for d, p in randomized.presets.items())
+        lines += [
+            "",
+            f"summary ({self.episodes} episodes per cell, seed {self.seed}, success >= "
+            f"{SUCCESS_THRESHOLD:.0%}; randomized with {presets}):",
+        ]
+        for clean, rand in zip(self.summary, randomized.summary, strict=True):
+            lines.append(
+                f"  {clean.direction:<4} max riser clean {_riser_text(clean.max_riser_m)}, randomized "
+                f"{_riser_text(rand.max_riser_m)} (all treads); falls/ep clean "
+                f"{clean.falls_per_episode:.2f}, randomized {rand.falls_per_episode:.2f}"
+            )
+        return "\n".join(lines)
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Table lines: the first column left-aligned, the others right-aligned, a rule under the header."""
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = [
+        "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+        for r in (header, *rows)
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
 
 def _riser_text(riser_m: float | None) -> str:
     return "none" if riser_m is None else f"{riser_m:.3f} m"
+
+
+# ---- conditions ---------------------------------------------------------------------------------
+
+
+def _stairs_section(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    stairs = raw.get("stairs")
+    return stairs if isinstance(stairs, Mapping) else {}
+
+
+def condition_overrides(policy_preset: str | Path, condition_preset: str | Path | None) -> dict[str, Any]:
+    """Env overrides for a condition: None is clean, otherwise the condition preset's randomization.
+
+    Clean: stair jitter 0 and, if the policy's preset has a `randomization:` section, `{enabled:
+    false}` in its place. A condition preset gives its whole `randomization:` section (replacing the
+    policy's) and its `stairs.riser_jitter_m` / `stairs.tread_jitter_m` (0 where it has none); a
+    preset that neither enables randomization nor jitters the stairs is a `ConfigError` (nothing to
+    randomize).
+    """
+    policy_raw = read_env_preset(policy_preset)
+    condition_raw = {} if condition_preset is None else read_env_preset(condition_preset)
+    stairs = _stairs_section(condition_raw)
+    randomization = condition_raw.get("randomization")
+    enabled = isinstance(randomization, Mapping) and randomization.get("enabled") is True
+    if condition_preset is not None and not enabled and not any(stairs.get(k) for k in JITTER_KEYS):
+        raise ConfigError(
+            f"condition preset '{condition_preset}' has neither `randomization: enabled: true` nor a "
+            f"non-zero stairs.{' / stairs.'.join(JITTER_KEYS)}: there is nothing to randomize"
+        )
+    overrides: dict[str, Any] = {f"stairs.{key}": stairs.get(key, 0.0) for key in JITTER_KEYS}
+    if randomization is not None:
+        overrides["randomization"] = randomization
+    elif "randomization" in policy_raw:
+        overrides["randomization"] = {"enabled": False}
+    return overrides
+
+
+def _condition_presets(
+    randomized: bool | str | Path | Mapping[str, str | Path], directions: Sequence[str]
+) -> dict[str, str]:
+    """direction -> condition preset for the `randomized` argument of `run_benchmark`."""
+    if randomized is True:
+        chosen: Mapping[str, str | Path] = RANDOMIZED_PRESETS
+    elif isinstance(randomized, Mapping):
+        chosen = randomized
+    elif isinstance(randomized, str | Path):
+        chosen = dict.fromkeys(directions, randomized)
+    else:
+        raise ConfigError(
+            f"randomized must be True, a preset or a direction -> preset mapping, got {randomized!r}"
+        )
+    missing = [d for d in directions if d not in chosen]
+    if missing:
+        raise ConfigError(f"no randomized preset for direction(s) {missing}")
+    return {d: str(chosen[d]) for d in directions}
 
 
 # ---- grid ---------------------------------------------------------------------------------------
@@ -244,9 +396,34 @@ def check_grid(
     )
 
 
-def grid_cells(risers_m: Sequence[float], treads_m: Sequence[float], directions: Sequence[str]) -> list[Cell]:
-    """Cells in table order: direction, then tread, then riser."""
-    return [Cell(d, t, r) for d in directions for t in treads_m for r in risers_m]
+def grid_cells(
+    risers_m: Sequence[float],
+    treads_m: Sequence[float],
+    directions: Sequence[str],
+    condition: str = CLEAN,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Cell]:
+    """Cells in table order: direction, then tread, then riser; `overrides`: direction -> condition
+    overrides (`condition_overrides`)."""
+    overrides = overrides or {}
+    return [
+        Cell(d, t, r, condition, dict(overrides.get(d, {})))
+        for d in directions
+        for t in treads_m
+        for r in risers_m
+    ]
+
+
+def _check_cells(env_preset: str, cells: Sequence[Cell]) -> None:
+    """Load every cell's env config once up front, so a bad combination fails before any episode."""
+    for cell in cells:
+        try:
+            load_env_config(env_preset, cell.overrides())
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{cell.condition} cell ({cell.direction}, tread {cell.tread_m:g} m, riser "
+                f"{cell.riser_m:g} m): {exc}"
+            ) from None
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -328,12 +505,15 @@ def run_benchmark(
     episodes: int = DEFAULT_EPISODES,
     seed: int = 0,
     processes: int | None = None,
+    randomized: bool | str | Path | Mapping[str, str | Path] = False,
     log: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
     """Evaluate `policy` (a POLICY string for `load_policy_source`; None: zero action) on the grid.
 
     Axes left None take the defaults (DEFAULT_RISERS_M, DEFAULT_TREADS_M, DIRECTIONS); `processes`
-    None means one per core.
+    None means one per core. `randomized`: False runs the clean grid only; True also runs it under
+    RANDOMIZED_PRESETS (by direction); a preset name or path uses that one for every direction; a
+    mapping direction -> preset names each (see the module docstring).
     """
     risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
     treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
@@ -342,7 +522,15 @@ def run_benchmark(
         processes = os.cpu_count() or 1
     risers, treads, dirs = check_grid(risers_m, treads_m, directions, episodes, processes)
     source = load_policy_source(policy)
-    cells = grid_cells(risers, treads, dirs)
+    clean = {d: condition_overrides(source.env_preset, None) for d in dirs}
+    cells = grid_cells(risers, treads, dirs, CLEAN, clean)
+    presets: dict[str, str] = {}
+    randomized_overrides: dict[str, dict[str, Any]] = {}
+    if randomized is not False:
+        presets = _condition_presets(randomized, dirs)
+        randomized_overrides = {d: condition_overrides(source.env_preset, p) for d, p in presets.items()}
+        cells += grid_cells(risers, treads, dirs, RANDOMIZED, randomized_overrides)
+    _check_cells(source.env_preset, cells)
     if log is not None:
         log(
             f"benchmarking {source.name} on {source.env_preset}: {len(cells)} cells x {episodes} episodes, "
@@ -354,10 +542,22 @@ def run_benchmark(
     ):
         results.append(result)
         if log is not None:
+            condition = f"{result.condition} " if presets else ""
             log(
-                f"  [{len(results)}/{len(cells)}] {result.direction} tread {result.tread_m:g} "
+                f"  [{len(results)}/{len(cells)}] {condition}{result.direction} tread {result.tread_m:g} "
                 f"riser {result.riser_m:g}: {result.success_rate:.0%}"
             )
+    clean_results = [r for r in results if r.condition == CLEAN]
+    condition_result = None
+    if presets:
+        mine = [r for r in results if r.condition == RANDOMIZED]
+        condition_result = ConditionResult(
+            presets=presets,
+            overrides=randomized_overrides,
+            cells=tuple(mine),
+            summary=tuple(summarize(mine, dirs, treads)),
+        )
+    results = clean_results
     return BenchmarkResult(
         policy=source.name,
         env_preset=source.env_preset,
@@ -368,6 +568,7 @@ def run_benchmark(
         directions=dirs,
         cells=tuple(results),
         summary=tuple(summarize(results, dirs, treads)),
+        randomized=condition_result,
     )
 
 
@@ -375,7 +576,10 @@ def run_benchmark(
 
 
 def plot_success(result: BenchmarkResult, path: Path) -> Path:
-    """Success rate against riser height, one line per direction x tread, the threshold dashed (PNG)."""
+    """Success rate against riser height, one line per direction x tread, the threshold in grey (PNG).
+
+    With a randomized run, its lines are dashed (hollow markers) in the same colours.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5), layout="constrained")
@@ -383,6 +587,7 @@ def plot_success(result: BenchmarkResult, path: Path) -> Path:
     colors = {"up": "tab:blue", "down": "tab:orange"}
     styles = ("-", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)))
     markers = ("o", "s", "^", "D", "v")
+    randomized = () if result.randomized is None else result.randomized.cells
     for direction in result.directions:
         for i, tread in enumerate(result.treads_m):
             mine = [c for c in result.cells if c.direction == direction and c.tread_m == tread]
@@ -392,9 +597,27 @@ def plot_success(result: BenchmarkResult, path: Path) -> Path:
                 color=colors[direction],
                 linestyle=styles[i % len(styles)],
                 marker=markers[i % len(markers)],
-                label=f"{direction}, tread {tread:g} m",
+                label=f"{direction}, tread {tread:g} m" + (", clean" if randomized else ""),
             )
-    ax.axhline(SUCCESS_THRESHOLD, color="gray", linestyle="--", linewidth=1, label=f"{SUCCESS_THRESHOLD:.0%}")
+            noisy = [c for c in randomized if c.direction == direction and c.tread_m == tread]
+            if noisy:
+                ax.plot(
+                    [c.riser_m for c in noisy],
+                    [c.success_rate for c in noisy],
+                    color=colors[direction],
+                    linestyle="--",
+                    marker=markers[i % len(markers)],
+                    markerfacecolor="none",
+                    label=f"{direction}, tread {tread:g} m, randomized",
+                )
+    threshold_style = (0, (1, 3)) if randomized else "--"  # randomized lines are the dashed ones
+    ax.axhline(
+        SUCCESS_THRESHOLD,
+        color="gray",
+        linestyle=threshold_style,
+        linewidth=1,
+        label=f"{SUCCESS_THRESHOLD:.0%}",
+    )
     ax.set_xlabel("riser height (m)")
     ax.set_ylabel("success rate")
     ax.set_ylim(-0.05, 1.05)

@@ -14,6 +14,8 @@ stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no
 stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-steps N] [--screenshot FILE]
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
+                   [--randomized [PRESET]]
+stairbot sim2sim BUNDLE [--riser-m H] [--episodes N] [--direction up|down] [--seed S] [--json FILE]
 stairbot presets
 """
 
@@ -293,6 +295,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         seed=args.seed,
         processes=args.processes,
+        randomized=args.randomized,
         log=print,
     )
     print(result.table())
@@ -331,7 +334,50 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--json", metavar="FILE", help="write all cells and the summary as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per cell as CSV")
     parser.add_argument("--plot", metavar="FILE", help="write success rate against riser height (PNG)")
+    parser.add_argument(
+        "--randomized",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PRESET",
+        help="also run the grid under domain randomization and stair jitter, taken from the "
+        "randomization section and stairs.*_jitter_m of stairs_up_randomized (up cells) and "
+        "stairs_down_randomized (down cells), or of PRESET for both (e.g. stairs_up_stress); "
+        "put POLICY before it",
+    )
     parser.set_defaults(func=_benchmark)
+
+
+def _sim2sim(args: argparse.Namespace) -> int:
+    from stairbot.sim2sim.runner import run_sim2sim
+
+    report = run_sim2sim(
+        args.bundle,
+        riser_m=args.riser_m,
+        episodes=args.episodes,
+        direction=args.direction,
+        seed=args.seed,
+        log=print,
+    )
+    print(report.table())
+    if args.json:
+        report.to_json(Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_sim2sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "sim2sim",
+        help="run an export bundle through stairbot.deploy in PyBullet and in MuJoCo, same episodes",
+    )
+    parser.add_argument("bundle", help="bundle directory (stairbot export --out)")
+    parser.add_argument("--riser-m", type=float, help="riser height (m); default: the bundle's env.yaml")
+    parser.add_argument("--episodes", type=int, default=10, help="seeded episodes per simulator (default 10)")
+    parser.add_argument("--direction", choices=("up", "down"), help="default: the bundle's env.yaml")
+    parser.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
+    parser.add_argument("--json", metavar="FILE", help="also write both simulators' results as JSON")
+    parser.set_defaults(func=_sim2sim)
 
 
 def _presets(args: argparse.Namespace) -> int:
@@ -400,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record_and_plot(sub)
     _add_play(sub)
     _add_benchmark(sub)
+    _add_sim2sim(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
     presets.set_defaults(func=_presets)

@@ -14,7 +14,8 @@ whenever an episode samples something else.
 Friction and restitution: Bullet combines two touching bodies' coefficients by multiplying them.
 `ground_friction` is the lateral friction set on the ground plane and every stair box (the same
 number as `sim.ground_friction`); the foot-terrain contact coefficient is that times the foot's own
-friction (0.5 in the stairdog and a1 URDFs), which `foot_friction_scale` multiplies. `restitution` is
+friction (the robot spec's `foot_friction`, 1.0 by default, set when the robot is loaded), which
+`foot_friction_scale` multiplies. `restitution` is
 set on the terrain and the feet's restitution to 1, so the foot-terrain restitution is exactly it.
 """
 

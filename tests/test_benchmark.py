@@ -8,6 +8,7 @@ run serially and in a 2-process spawn pool, and the two must give the same JSON.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,8 +20,12 @@ from training.helpers import PPO_TINY
 from stairbot import benchmark
 from stairbot.benchmark import CellResult, summarize
 from stairbot.cli import main
+from stairbot.envs.config import read_env_preset
+from stairbot.errors import ConfigError
+from stairbot.paths import resolve_preset
 from stairbot.training import trainer
 from stairbot.training.recipe import load_recipe
+from stairbot.training.vec import env_factory
 
 TINY_GRID = ("--risers", "0.1", "0.05", "--treads", "0.3", "--directions", "up", "down", "--episodes", "2")
 CELLS = 4
@@ -164,3 +169,146 @@ def test_bad_input_is_a_clear_error(
 def test_unknown_policy_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["benchmark", str(tmp_path), *TINY_GRID]) == 2
     assert "is not a policy" in capsys.readouterr().err
+
+
+# ---- --randomized -------------------------------------------------------------------------------
+
+JITTER_PRESET = "extends: stairs_up\nstairs:\n  riser_jitter_m: 0.02\n  tread_jitter_m: 0.04\n"
+ONE_CELL = ("--risers", "0.1", "--treads", "0.3", "--episodes", "2", "--processes", "1")
+
+
+def _condition_preset(tmp_path: Path, text: str = JITTER_PRESET) -> Path:
+    path = tmp_path / "condition.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_randomized_is_deterministic_and_reported_next_to_clean(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preset = _condition_preset(tmp_path)
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        argv = ["benchmark", str(tiny_run), *ONE_CELL, "--directions", "up", "down"]
+        argv += ["--json", str(out / "b.json"), "--csv", str(out / "b.csv"), "--plot", str(out / "b.png")]
+        assert main([*argv, "--randomized", str(preset)]) == 0
+        runs.append(json.loads((out / "b.json").read_text()))
+    first, second = runs
+    assert first == second
+    assert set(first) == {*TOP_KEYS, "randomized"}
+    block = first["randomized"]
+    assert set(block) == {"presets", "overrides", "cells", "summary"}
+    assert block["presets"] == {"up": str(preset), "down": str(preset)}
+    # The condition: the preset's jitter and its randomization section (stairs_up's, disabled).
+    off = read_env_preset("stairs_up")["randomization"]
+    condition = {"stairs.riser_jitter_m": 0.02, "stairs.tread_jitter_m": 0.04, "randomization": off}
+    assert off["enabled"] is False and block["overrides"] == {"up": condition, "down": condition}
+    assert [(c["condition"], c["direction"]) for c in first["cells"]] == [("clean", "up"), ("clean", "down")]
+    assert [(c["condition"], c["direction"]) for c in block["cells"]] == [
+        ("randomized", "up"),
+        ("randomized", "down"),
+    ]
+    assert set(block["summary"]) == {"up", "down"}
+    assert set(block["summary"]["up"]) == SUMMARY_KEYS
+    with open(tmp_path / "a" / "b.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["condition"] for r in rows] == ["clean", "clean", "randomized", "randomized"]
+    assert (tmp_path / "a" / "b.png").read_bytes()[:8] == PNG_SIGNATURE
+    printed = capsys.readouterr().out
+    assert "success clean" in printed and "max riser clean" in printed and ", randomized" in printed
+
+
+def test_condition_overrides_reach_the_env(tmp_path: Path) -> None:
+    cells = benchmark.grid_cells(
+        [0.1],
+        [0.3],
+        ["up"],
+        benchmark.RANDOMIZED,
+        {"up": benchmark.condition_overrides("stairs_up", _condition_preset(tmp_path))},
+    )
+    env = env_factory("stairs_up", cells[0].overrides())()
+    try:
+        _, info = env.reset(seed=4)
+    finally:
+        env.close()
+    assert len(info["risers_m"]) == info["num_steps"] and len(info["treads_m"]) == info["num_steps"] - 1
+    assert all(0.08 <= r <= 0.12 for r in info["risers_m"]) and all(
+        0.26 <= t <= 0.34 for t in info["treads_m"]
+    )
+
+
+def test_clean_turns_randomization_and_jitter_off(tmp_path: Path) -> None:
+    trained = tmp_path / "trained.yaml"
+    trained.write_text(JITTER_PRESET + "randomization:\n  enabled: true\n")
+    _condition_preset(tmp_path, "stairs:\n  riser_m: 0.1\n")
+    assert benchmark.condition_overrides(trained, None) == {
+        "stairs.riser_jitter_m": 0.0,
+        "stairs.tread_jitter_m": 0.0,
+        "randomization": {"enabled": False},
+    }
+    assert benchmark.condition_overrides(tmp_path / "condition.yaml", None) == {  # no such section
+        "stairs.riser_jitter_m": 0.0,
+        "stairs.tread_jitter_m": 0.0,
+    }
+    condition = _condition_preset(tmp_path, "extends: stairs_up\nrandomization:\n  enabled: true\n")
+    overrides = benchmark.condition_overrides(trained, condition)
+    assert overrides == {
+        "stairs.riser_jitter_m": 0.0,
+        "stairs.tread_jitter_m": 0.0,
+        "randomization": {**read_env_preset("stairs_up")["randomization"], "enabled": True},
+    }
+    with pytest.raises(ConfigError, match="there is nothing to randomize"):
+        benchmark.condition_overrides("stairs_up", "stairs_down")
+
+
+def test_randomized_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preset = _condition_preset(tmp_path)
+    assert main(["benchmark", "--risers", "0.01", "--randomized", str(preset)]) == 2
+    err = capsys.readouterr().err
+    assert "randomized cell (up, tread 0.25 m, riser 0.01 m)" in err and "riser_jitter_m must be in" in err
+    assert main(["benchmark", "--randomized", "no_such_preset"]) == 2
+    assert "no envs preset named 'no_such_preset'" in capsys.readouterr().err
+    assert main(["benchmark", "--randomized", "stairs_down"]) == 2
+    assert "nothing to randomize" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["stairs_up_randomized", "stairs_down_randomized", "stairs_up_stress"])
+def test_shipped_condition_presets_randomize_something(preset: str) -> None:
+    try:
+        resolve_preset(preset, "envs")
+    except ConfigError:
+        pytest.skip(f"{preset} is not shipped (yet)")
+    overrides = benchmark.condition_overrides("stairs_up", preset)
+    cells = benchmark.grid_cells(
+        list(benchmark.DEFAULT_RISERS_M), list(benchmark.DEFAULT_TREADS_M), ["up", "down"]
+    )
+    benchmark._check_cells(
+        "stairs_up", [dataclasses.replace(c, condition_overrides=overrides) for c in cells]
+    )
+
+
+def test_shipped_randomization_is_deterministic(tiny_run: Path, tmp_path: Path) -> None:
+    for preset in benchmark.RANDOMIZED_PRESETS.values():
+        try:
+            resolve_preset(preset, "envs")
+        except ConfigError:
+            pytest.skip(f"{preset} is not shipped (yet)")
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        argv = [
+            "benchmark",
+            str(tiny_run),
+            *ONE_CELL,
+            "--directions",
+            "up",
+            "down",
+            "--json",
+            str(out / "b.json"),
+        ]
+        assert main([*argv, "--randomized"]) == 0
+        runs.append(json.loads((out / "b.json").read_text()))
+    assert runs[0] == runs[1]
+    assert runs[0]["randomized"]["presets"] == benchmark.RANDOMIZED_PRESETS
+    assert all(o["randomization"]["enabled"] for o in runs[0]["randomized"]["overrides"].values())
