@@ -189,9 +189,11 @@ class PeriodicEval(BaseCallback):
         self.best_key: tuple[float, float, float] | None = None
         self.last_eval_step: int | None = None
         self._next = 0
+        self._start_time = time.perf_counter()
 
     def _on_training_start(self) -> None:
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        self._start_time = time.perf_counter()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
@@ -221,6 +223,9 @@ class PeriodicEval(BaseCallback):
                 "mean_return": round(report.mean_return, 3),
                 "riser_m": report.riser_m,
                 "best": int(improved),
+                # Seconds since this process started training (a resume starts again at 0), with the
+                # evaluation itself: wall-clock to a success rate, read off a fresh run.
+                "wall_s": round(time.perf_counter() - self._start_time, 2),
             },
         )
         self.logger.record("eval/success_rate", report.success_rate)

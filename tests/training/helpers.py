@@ -63,7 +63,16 @@ EPISODE_COLUMNS = (
     "success_rate",
     "steps_per_s",
 )
-EVALUATION_COLUMNS = ("timesteps", "success_rate", "steps_climbed", "falls", "mean_return", "riser_m", "best")
+EVALUATION_COLUMNS = (
+    "timesteps",
+    "success_rate",
+    "steps_climbed",
+    "falls",
+    "mean_return",
+    "riser_m",
+    "best",
+    "wall_s",
+)
 TERMINATION_REASONS = {"fall", "base_contact", "thigh_contact", "out_of_bounds", "success", "time_limit"}
 
 
