@@ -64,7 +64,7 @@ class GaitConfig:
 class ControlConfig:
     """How actions in [-1, 1] become joint position targets."""
 
-    action_scale_rad: float = 0.3  # target = default_pose + action_scale_rad * clip(action, -1, 1)
+    action_scale_rad: float = 0.5  # target = default_pose + action_scale_rad * clip(action, -1, 1)
     gait: GaitConfig = field(default_factory=GaitConfig)
 
     def __post_init__(self) -> None:
