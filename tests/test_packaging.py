@@ -20,7 +20,14 @@ def test_wheel_ships_data_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("stairbot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("urdf/stairdog.urdf", "urdf/a1.yaml", "envs/stairs_up.yaml", "envs/stairs_down.yaml"):
+    for shipped in (
+        "urdf/stairdog.urdf",
+        "urdf/a1.yaml",
+        "envs/stairs_up.yaml",
+        "envs/stairs_down.yaml",
+        "pretrained/policy.json",
+        "pretrained/policy.onnx",
+    ):
         assert f"stairbot/_data/{shipped}" in names
 
     site = tmp_path / "site"
@@ -36,6 +43,8 @@ def test_wheel_ships_data_and_runs_outside_the_checkout(tmp_path: Path) -> None:
         "env = gym.make('stairbot/StairClimbDown-v0', robot='a1')\n"
         "env.reset(seed=0)\n"
         "print('>', env.step(np.zeros(12, np.float32))[4]['termination_reason'])\n"
+        "from stairbot.policy_source import load_policy_source\n"
+        "print('>', load_policy_source('pretrained').name)\n"
     )
     # PYTHONPATH comes before site-packages, so the wheel's copy shadows the editable checkout.
     out = subprocess.run(
@@ -49,4 +58,5 @@ def test_wheel_ships_data_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     out = [line[2:] for line in out if line.startswith("> ")]  # pybullet prints to stdout too
     assert out[0].startswith(str(site))
     assert out[1] == str(site / "stairbot" / "_data" / "urdf")
-    assert out[-1] == "none"
+    assert out[-2] == "none"
+    assert out[-1] == f"bundle {site / 'stairbot' / '_data' / 'pretrained'}"  # the shipped policy

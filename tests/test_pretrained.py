@@ -1,0 +1,44 @@
+"""The policy shipped in `pretrained/`: it loads through the deploy runtime and climbs 0.10 m stairs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stairbot.benchmark import Cell, run_cell
+from stairbot.paths import data_dir
+from stairbot.policy_source import load_policy_source
+
+
+def test_pretrained_bundle_loads_and_describes_itself() -> None:
+    source = load_policy_source("pretrained")
+    assert source.name.startswith("bundle ")
+    meta = json.loads((data_dir("pretrained") / "policy.json").read_text())
+    assert meta["robot"]["name"] == "stairdog"
+    # Trained with the project's own recipe, from a recorded command.
+    assert any("stairbot train ppo_stairs" in line for line in meta["provenance"]["training_command"])
+    report = json.loads((data_dir("pretrained") / "benchmark.json").read_text())
+    assert report["cells"], "the committed benchmark report has no cells"
+
+
+@pytest.mark.slow
+def test_pretrained_climbs_010_m_stairs_as_the_committed_report_says() -> None:
+    """The benchmark's cell (up, 0.25 m treads, six 0.10 m risers, 20 seeded episodes) run again gives
+    the committed report's numbers exactly, and in them the robot climbs: most episodes reach the
+    top and on average it crosses at least 4 of the 6 risers."""
+    source = load_policy_source("pretrained")
+    result = run_cell(source, Cell("up", 0.25, 0.10), episodes=20, seed=0)
+    report = json.loads((data_dir("pretrained") / "benchmark.json").read_text())
+    (committed,) = [
+        cell
+        for cell in report["cells"]
+        if (cell["condition"], cell["direction"], cell["tread_m"], cell["riser_m"])
+        == ("clean", "up", 0.25, 0.1)
+    ]
+    assert committed["episodes"] == 20
+    assert result.success_rate == committed["success_rate"]
+    assert result.steps_climbed == pytest.approx(committed["steps_climbed"])
+    assert result.falls == committed["falls"]
+    assert result.success_rate >= 0.5, result
+    assert result.steps_climbed >= 4.0, result
