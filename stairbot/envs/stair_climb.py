@@ -47,7 +47,10 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     Joint position targets are `q_target = default_pose + control.action_scale_rad * action`; a PD
     law with the spec's gains runs at physics rate: `tau = clip(kp (q_target - q) - kd qd, ±tau_max)`.
     The `actuator:` section can add a torque-speed limit and a first-order torque lag
-    (`stairbot.sim.actuators.MotorActuator`); both are off in the shipped presets.
+    (`stairbot.sim.actuators.MotorActuator`); both are off in the shipped presets. With the gait
+    prior (`control.gait.enabled`) the action is a residual: `q_target = default_pose + trot
+    offsets(phase) + action_scale_rad * action` (`stairbot.deploy.TrotGenerator`; the clock starts at
+    phase 0 at reset and advances by one control period per step).
 
     ## Observation space
     `Box(-100, 100, (N,), float32)`. One layout defines it (`stairbot.observations`); each block is
@@ -61,9 +64,10 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     | joint_pos | J | 1 | joint position - default pose, rad |
     | joint_vel | J | 0.05 | joint velocity, rad/s |
     | last_action | J | 1 | previous action |
+    | gait_phase | 2 (gait prior only) | 1 | (sin, cos) of the trot clock's phase |
     | height_scan | P (optional) | 5 | terrain height - (base z - nominal height), m, clipped to ±1 |
 
-    For the 12-joint robots N = 45, or 45 + P with the height scan (P = 24 by default).
+    For the 12-joint robots N = 45, + 2 with the gait prior, + P with the height scan (P = 24 by default).
 
     ## Rewards
     `reward = sum_i w_i * term_i`, weights from the preset's `rewards:` table (sign in the weight).
