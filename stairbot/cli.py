@@ -1,6 +1,7 @@
 """The `stairbot` command line.
 
-stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [key.path=value ...]
+stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [--init-from RUN_OR_CHECKPOINT]
+               [key.path=value ...]
 stairbot train --resume RUN_DIR [--timesteps N]
 stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--seed S] [--json FILE] [--checkpoint best|latest]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest]
@@ -86,7 +87,8 @@ def _train(args: argparse.Namespace) -> int:
     from stairbot.training.run_dir import default_run_path
 
     if args.resume is not None:
-        if args.recipe is not None or args.overrides or args.seed is not None or args.n_envs:
+        new_run_options = (args.recipe, args.seed, args.n_envs, args.init_from)
+        if args.overrides or any(option is not None for option in new_run_options):
             raise StairbotError(
                 "--resume continues a run as it was configured: give only the run directory and, "
                 "optionally, --timesteps (the new total)"
@@ -96,9 +98,13 @@ def _train(args: argparse.Namespace) -> int:
         if args.recipe is None:
             raise StairbotError("give a RECIPE (a name in train/ or a YAML path) or --resume RUN_DIR")
         overrides = list(args.overrides)
-        for key, value in (("total_timesteps", args.timesteps), ("seed", args.seed), ("n_envs", args.n_envs)):
+        options = (("total_timesteps", args.timesteps), ("seed", args.seed), ("n_envs", args.n_envs))
+        for key, value in options:
             if value is not None:
                 overrides.append(f"{key}={value}")
+        if args.init_from is not None:
+            # Absolute, so the run's config.yaml names the source wherever it is read from.
+            overrides.append(f"init_from={Path(args.init_from).resolve()}")
         recipe = load_recipe(args.recipe, overrides)
         out = Path(args.out) if args.out else default_run_path(args.recipe)
         print(f"training {recipe.algorithm.value.upper()} on {recipe.env_preset} -> {out}")
@@ -400,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--n-envs", type=int, help="parallel environments (subprocesses when > 1)")
     train.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
+    train.add_argument(
+        "--init-from",
+        metavar="PATH",
+        help="start from a run's best checkpoint (or a checkpoint dir): weights, normalization, curriculum",
+    )
     train.set_defaults(func=_train)
 
     evaluation = sub.add_parser("eval", help="seeded evaluation of a trained run")

@@ -152,6 +152,10 @@ class Recipe:
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Warm start: a checkpoint directory, or a run directory (its best/ checkpoint), whose weights,
+    # normalization statistics and curriculum levels this run starts from (fine-tuning, e.g. under
+    # randomization). The recipe's own hyperparameters apply; the step counter starts at 0.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         check_range("total_timesteps", self.total_timesteps, 1, 10_000_000_000)

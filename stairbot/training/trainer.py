@@ -11,6 +11,7 @@ run does not replay old episodes.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -49,6 +50,7 @@ from stairbot.training.checkpoints import (
 from stairbot.training.recipe import Algorithm, Recipe
 from stairbot.training.run_dir import RunDir, create_run_dir, record_command
 from stairbot.training.vec import env_factory, make_vec_env
+from stairbot.training.warm_start import WarmStart
 
 BEST_KEY_FILE = "eval_key.json"
 # An evaluation env never adapts its stairs: it measures on the recipe's fixed flight.
@@ -200,11 +202,26 @@ def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
 
 
 def train(recipe: Recipe, run_path: Path) -> TrainResult:
-    """Start a new run in `run_path` and train for `recipe.total_timesteps` steps."""
+    """Start a new run in `run_path` and train for `recipe.total_timesteps` steps.
+
+    With `recipe.init_from` set, the run starts from that checkpoint's weights, normalization and
+    curriculum levels (see `warm_start`); it is validated before the run directory is created.
+    """
     torch.set_num_threads(recipe.torch_threads)
+    init = None
+    if recipe.init_from is not None:
+        init = WarmStart.read(Path(recipe.init_from), expected_meta(recipe))
     run = create_run_dir(run_path, recipe)
     env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
     model = build_model(recipe, env, run.tensorboard)
+    if init is not None:
+        try:
+            init.apply(model, env, adaptive_curriculum=recipe.env.curriculum.adaptive)
+        except BaseException:
+            env.close()
+            shutil.rmtree(run.path)  # created just above (create_run_dir refuses a non-empty one)
+            raise
+        print(f"initialized from {init.checkpoint} ({init.meta.num_timesteps} steps)")
     return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
 
 
