@@ -14,10 +14,12 @@ from training.helpers import PPO_TINY
 from stairbot.cli import main
 from stairbot.deploy import projected_gravity
 from stairbot.envs.config import load_env_config
+from stairbot.envs.stair_climb import StairClimbEnv
+from stairbot.errors import StairbotError
 from stairbot.robots.spec import RobotSpec, load_robot_spec
 from stairbot.sim.actuators import PDActuator
-from stairbot.sim2sim.mujoco_world import TERRAIN_GROUP, MujocoWorld, effective_friction
-from stairbot.sim2sim.runner import run_sim2sim
+from stairbot.sim2sim.mujoco_world import TERRAIN_GROUP, ContactSettings, MujocoWorld, effective_friction
+from stairbot.sim2sim.runner import Physics, PyBulletPhysics, run_sim2sim
 from stairbot.terrain.stairs import Flight, StairSpec, plan_flight
 
 
@@ -86,11 +88,11 @@ def test_stair_heights_match_the_flight(robot: RobotSpec, spec: StairSpec) -> No
     np.testing.assert_allclose(heights, expected, atol=1e-9)
 
 
-def test_robot_stands_for_one_second_on_the_default_pose(robot: RobotSpec) -> None:
+def test_robot_stands_for_two_seconds_on_the_default_pose(robot: RobotSpec) -> None:
     world = _world(robot, plan_flight(StairSpec()))
     world.reset(np.array([0.0, 0.0, robot.nominal_base_height_m + 0.02]), 0.0, robot.default_pose_rad)
     pd = PDActuator(robot.kp, robot.kd, robot.torque_limits_nm)
-    for _ in range(round(1.0 / world.physics_dt_s)):
+    for _ in range(round(2.0 / world.physics_dt_s)):  # hard contacts: the 2 cm drop rocks ~1.5 s
         q, qd = world.joints()
         world.step(pd.torques(robot.default_pose_rad, q, qd))
     pos, quat, gyro = world.base()
@@ -112,6 +114,41 @@ def test_robot_stands_for_one_second_on_the_default_pose(robot: RobotSpec) -> No
     )
     assert m.geom_friction[~foot_geoms & ~terrain, 0] == pytest.approx(effective_friction(1.0))
     assert np.all(m.geom_friction[terrain, 0] == 0.0)
+
+
+def _stand(physics: Physics, spawn_m: np.ndarray, robot: RobotSpec, seconds: float) -> tuple[float, float]:
+    """Hold the default pose on PD from `spawn_m`: (base height m, pitch rad) at the end."""
+    physics.reset(spawn_m, 0.0, robot.default_pose_rad)
+    pd = PDActuator(robot.kp, robot.kd, robot.torque_limits_nm)
+    for _ in range(round(seconds / 0.002)):
+        q, qd = physics.joints()
+        physics.step(pd.torques(robot.default_pose_rad, q, qd))
+    pos, quat, _ = physics.base()
+    return float(pos[2]), float(np.arcsin(projected_gravity(quat)[0]))
+
+
+@pytest.mark.parametrize("drop_m", [0.0, 0.05])
+def test_standing_and_landing_match_pybullet(robot: RobotSpec, drop_m: float) -> None:
+    """The contact settings (solref 2 x dt, elliptic cone) hold the PyBullet stance to the millimetre:
+    MuJoCo's defaults sink the base 11 mm and pitch it 0.055 rad more (mujoco_world docstring)."""
+    env = StairClimbEnv("stairs_up", overrides={"stairs.riser_m": 0.10, "curriculum.adaptive": False})
+    try:
+        env.reset(seed=0)
+        assert env.config.sim.physics_dt_s == 0.002
+        bullet = PyBulletPhysics(env.world, robot.joint_names)
+        spawn, _, _ = bullet.base()
+        spawn = spawn + np.array([0.0, 0.0, drop_m])
+        z_bullet, pitch_bullet = _stand(bullet, spawn, robot, 2.0)
+        z_mujoco, pitch_mujoco = _stand(_world(robot, env.flight), spawn, robot, 2.0)
+    finally:
+        env.close()
+    assert abs(z_mujoco - z_bullet) < 0.002, f"base {z_mujoco:.4f} m in MuJoCo, {z_bullet:.4f} m in PyBullet"
+    assert abs(pitch_mujoco - pitch_bullet) < 0.01, f"pitch {pitch_mujoco:.4f} vs {pitch_bullet:.4f} rad"
+
+
+def test_contact_settings_reject_what_mujoco_cannot_integrate() -> None:
+    with pytest.raises(StairbotError, match="solref_timeconst_steps >= 2"):
+        ContactSettings(solref_timeconst_steps=1.0)
 
 
 @pytest.fixture(scope="module")

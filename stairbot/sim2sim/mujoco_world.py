@@ -13,9 +13,18 @@ The terrain is a ground plane (z = 0) plus one box geom per row of `Flight.tread
 `Flight.nosing_boxes_m`, with the sizes `stairbot.terrain.build.StairBodies` gives PyBullet's boxes, so
 `Flight.height_at` is what a ray straight down sees here too (`terrain_heights`).
 
-Physics: `timestep` = the env's `physics_dt_s`, gravity -9.81 m/s^2, MuJoCo's default (soft) contact
-model with condim 3 (sliding friction only, pyramidal cone) and its default solver. Torques go into
-`qfrc_applied` on the joints' dofs; `step(tau)` advances one physics step.
+Physics: `timestep` = the env's `physics_dt_s`, gravity -9.81 m/s^2, condim 3 (sliding friction
+only), MuJoCo's default solver. Torques go into `qfrc_applied` on the joints' dofs; `step(tau)`
+advances one physics step.
+
+Contacts are made as hard as MuJoCo integrates stably, to match Bullet's rigid ones (`CONTACT`):
+every geom's solref time constant is 2 x timestep (MuJoCo's documented lower limit), and friction uses
+the elliptic cone with impratio 100 (frictional constraints much harder than normal ones: feet do
+not creep). Measured with stairdog holding its default pose on PD for 2 s (ground friction 1.0),
+base height and pitch against PyBullet's: MuJoCo's defaults (solref 0.02 s, pyramidal cone) sat
+11.4 mm lower and 0.055 rad more nose-down as the feet crept outward; these settings 0.3 mm and
+0.001 rad (after a 5 cm drop: 12.3 mm / 0.038 rad vs 0.5 mm / 0.005 rad); `tests/test_sim2sim.py`
+holds them to 2 mm / 0.01 rad.
 
 MuJoCo conventions converted here: free-joint quaternions are (w, x, y, z) (returned as x, y, z, w
 like PyBullet and `stairbot.deploy`); a free joint's angular velocity (qvel[3:6]) is already in the
@@ -53,6 +62,34 @@ _ROBOT_BITS = (1, 0)
 _TERRAIN_BITS = (0, 1)
 _GROUND_HALF_SIZE_M = 50.0
 _RAY_TOP_M = 5.0  # height rays start this far above z = 0 (stairs are at most 6 x 0.30 m tall + margin)
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """MuJoCo's contact softness and friction cone (see the module docstring for the measurements).
+
+    `solref_timeconst_steps`: the contact's restoring time constant in physics steps (MuJoCo needs at
+    least 2); `damping_ratio`: 1 is critical; `elliptic_cone` with `impratio` > 1 makes friction
+    harder than the normal constraint (MuJoCo's advice for legged robots).
+    """
+
+    solref_timeconst_steps: float = 2.0
+    damping_ratio: float = 1.0
+    elliptic_cone: bool = True
+    impratio: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.solref_timeconst_steps < 2.0 or self.damping_ratio <= 0.0 or self.impratio < 1.0:
+            raise StairbotError(
+                f"contact settings out of range: {self}; MuJoCo needs solref_timeconst_steps >= 2, "
+                "damping_ratio > 0, impratio >= 1"
+            )
+
+
+CONTACT = ContactSettings()
+MUJOCO_DEFAULT_CONTACT = ContactSettings(
+    solref_timeconst_steps=10.0, elliptic_cone=False, impratio=1.0
+)  # solref 0.02 s at a 2 ms step, pyramidal cone: what an unconfigured MJCF gets
 
 
 def effective_friction(
@@ -111,6 +148,7 @@ def build_spec(
     *,
     physics_dt_s: float,
     ground_friction: float,
+    contact: ContactSettings = CONTACT,
 ) -> mujoco.MjSpec:
     """An MjSpec of the robot (URDF, free-floating) on the flight's stairs (see the module docstring)."""
     if not urdf_path.is_file():
@@ -143,6 +181,13 @@ def build_spec(
         _box_geom(world, f"tread_{i}", row, height=top + BELOW_GROUND_M, half_y=half_y, friction=friction)
     for i, row in enumerate(flight.nosing_boxes_m):
         _box_geom(world, f"nosing_{i}", row, height=NOSING_THICKNESS_M, half_y=half_y, friction=friction)
+    solref = [contact.solref_timeconst_steps * physics_dt_s, contact.damping_ratio]
+    for geom in spec.geoms:  # robot and terrain alike, so every pair uses it
+        geom.solref = solref
+    spec.option.cone = (
+        mujoco.mjtCone.mjCONE_ELLIPTIC if contact.elliptic_cone else mujoco.mjtCone.mjCONE_PYRAMIDAL
+    )
+    spec.option.impratio = contact.impratio
     return spec
 
 
@@ -161,10 +206,16 @@ class MujocoWorld:
         thigh_links: Sequence[str] = (),
         foot_links: Sequence[str] = (),
         foot_friction: float = PYBULLET_DEFAULT_LINK_FRICTION,
+        contact: ContactSettings = CONTACT,
     ) -> None:
         self.flight = flight
         self.spec = build_spec(
-            urdf_path, base_link, flight, physics_dt_s=physics_dt_s, ground_friction=ground_friction
+            urdf_path,
+            base_link,
+            flight,
+            physics_dt_s=physics_dt_s,
+            ground_friction=ground_friction,
+            contact=contact,
         )
         self.model = m = self.spec.compile()
         # The feet's own coefficient (the robot spec's foot_friction, which the PyBullet world sets).
