@@ -160,6 +160,13 @@ class CurriculumConfig:
     terrain curriculum (legged_gym's rule, per env): after an episode in which the base crossed at
     least `promote_fraction` of the risers the difficulty rises by `step`; below `demote_fraction`
     it falls by `step`; it starts at `difficulty` (0 if null).
+
+    `down_fraction` (adaptive only): the share of episodes whose flight goes down, drawn at each
+    reset from the env's RNG, so one policy learns both directions (it tells them apart by its
+    height scan). 0 keeps `stairs.direction` (and draws nothing); 1 is always down. Up and down
+    share the env's level: a level is promoted or demoted by the fraction of risers crossed, which
+    means the same in both directions. Fixed-stair uses (evaluation, the benchmark, play, sim2sim)
+    turn `adaptive` off and so get `stairs.direction`.
     """
 
     difficulty: float | None = None
@@ -168,6 +175,7 @@ class CurriculumConfig:
     step: float = 0.1
     promote_fraction: float = 0.8
     demote_fraction: float = 0.35
+    down_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.difficulty is not None:
@@ -176,6 +184,7 @@ class CurriculumConfig:
         check_range("step", self.step, 0.0, 1.0, low_open=True)
         check_range("promote_fraction", self.promote_fraction, 0.0, 1.0, low_open=True)
         check_range("demote_fraction", self.demote_fraction, 0.0, self.promote_fraction, unit="(< promote)")
+        check_range("down_fraction", self.down_fraction, 0.0, 1.0)
 
     def next_difficulty(self, difficulty: float, steps_climbed: int, num_steps: int) -> float:
         """Difficulty for the next episode after one that crossed `steps_climbed` of `num_steps`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from stairbot.sim.actuators import AppliedTorques
 from stairbot.sim.randomizer import Randomizer
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
 from stairbot.termination import TerminationCheck, TerminationReason
-from stairbot.terrain.stairs import Flight, plan_flight, riser_for_difficulty
+from stairbot.terrain.stairs import Direction, Flight, StairSpec, plan_flight, riser_for_difficulty
 
 FloatArray = NDArray[np.float64]
 
@@ -248,6 +249,14 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             riser_for_difficulty(difficulty, self.config.curriculum.max_riser_m)  # validates
         self._difficulty = difficulty
 
+    def _episode_stairs(self, rng: np.random.Generator) -> StairSpec:
+        """This episode's stair spec: the preset's, or with the direction drawn (curriculum mix)."""
+        stairs, curriculum = self.config.stairs, self.config.curriculum
+        if not curriculum.adaptive or curriculum.down_fraction == 0.0:
+            return stairs  # no draw: such configs keep every seed's episodes as they were
+        down = rng.uniform() < curriculum.down_fraction
+        return dataclasses.replace(stairs, direction=Direction.DOWN if down else Direction.UP)
+
     # ---- Gymnasium API -----------------------------------------------------------------------------
 
     def reset(
@@ -269,7 +278,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             if self._difficulty is None
             else riser_for_difficulty(self._difficulty, cfg.curriculum.max_riser_m)
         )
-        self._flight = flight = plan_flight(cfg.stairs, riser_m=riser_m, rng=rng)
+        self._flight = flight = plan_flight(self._episode_stairs(rng), riser_m=riser_m, rng=rng)
         world.place_stairs(flight)
 
         jitter = cfg.spawn.xy_jitter_m

@@ -315,6 +315,47 @@ def test_adaptive_curriculum_promotes_after_a_climb_and_demotes_after_a_fall() -
     env.close()
 
 
+def test_down_fraction_mixes_directions_in_curriculum_episodes() -> None:
+    env = StairClimbEnv(
+        overrides={"curriculum.adaptive": True, "curriculum.difficulty": 0.5, "curriculum.down_fraction": 0.5}
+    )
+    directions = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        directions.append(info["direction"])
+        flight = env.flight
+        assert flight.direction.value == info["direction"]
+        # The terrain the robot sees goes the drawn way: 6 risers of 0.10 m from the start platform.
+        start, end = flight.height_at(np.array([0.0, flight.end_x_m - 0.1]), np.zeros(2))
+        assert end - start == pytest.approx(0.6 if info["direction"] == "up" else -0.6)
+    assert 10 <= directions.count("down") <= 30, directions  # Binomial(40, 0.5): P(outside) < 1e-3
+    # The draw is the env's RNG: the same seed, the same direction.
+    assert [env.reset(seed=seed)[1]["direction"] for seed in range(40)] == directions
+    env.close()
+
+
+@pytest.mark.parametrize("adaptive, down_fraction", [(False, 0.5), (True, 0.0)])
+def test_no_direction_draw_without_a_mix_in_a_curriculum(adaptive: bool, down_fraction: float) -> None:
+    """Fixed stairs (evaluation, benchmark) keep stairs.direction; a zero mix changes no episode."""
+    plain = StairClimbEnv(overrides={"curriculum.adaptive": adaptive})
+    mixed = StairClimbEnv(
+        overrides={"curriculum.adaptive": adaptive, "curriculum.down_fraction": down_fraction}
+    )
+    for seed in range(5):
+        obs_plain, info_plain = plain.reset(seed=seed)
+        obs_mixed, info_mixed = mixed.reset(seed=seed)
+        assert info_mixed["direction"] == "up"
+        np.testing.assert_array_equal(obs_mixed, obs_plain)
+        np.testing.assert_array_equal(info_mixed["command"], info_plain["command"])
+    plain.close()
+    mixed.close()
+
+
+def test_down_fraction_outside_0_1_is_refused() -> None:
+    with pytest.raises(ConfigError, match="down_fraction"):
+        StairClimbEnv(overrides={"curriculum.down_fraction": 1.5})
+
+
 def test_episode_reward_terms_sum_the_step_terms() -> None:
     env = StairClimbEnv()
     env.reset(seed=0)
