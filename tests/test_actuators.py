@@ -5,11 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pybullet
 import pytest
 
 from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.robots.spec import load_robot_spec
-from stairbot.sim.actuators import MotorActuator, PDActuator, torque_speed_limit
+from stairbot.sim.actuators import (
+    JOINT_FRICTION_SMOOTHING_RADPS,
+    MotorActuator,
+    PDActuator,
+    joint_friction_torques,
+    torque_speed_limit,
+)
 
 
 def test_torque_speed_limit_falls_linearly_in_the_direction_of_motion_and_brakes_in_full() -> None:
@@ -91,3 +98,34 @@ def test_env_uses_the_motor_model_only_when_the_actuator_section_asks() -> None:
     finally:
         plain.close()
         motor.close()
+
+
+def test_joint_friction_opposes_velocity_and_saturates_at_its_value() -> None:
+    qd = np.array([-10.0, -0.2, 0.0, 0.2, 10.0])
+    tau = joint_friction_torques(qd, 0.3)
+    expected = -0.3 * np.tanh(qd / JOINT_FRICTION_SMOOTHING_RADPS)
+    np.testing.assert_allclose(tau, expected)
+    assert tau[0] == pytest.approx(0.3) and tau[-1] == pytest.approx(-0.3)  # full value when moving
+    assert tau[2] == 0.0  # no torque at rest (no stiction in this model)
+    assert tau[3] == pytest.approx(-0.3 * np.tanh(1.0))
+
+
+def test_randomized_joint_friction_slows_the_swinging_legs() -> None:
+    """Legs swung in the air (base held by a fixed constraint): friction takes speed off every joint."""
+    speeds = {}
+    for friction in (0.0, 2.0):
+        env = StairClimbEnv(
+            overrides={"randomization.enabled": True, "randomization.joint_friction_nm": [friction, friction]}
+        )
+        env.reset(seed=0)
+        world = env.world
+        c = world.client
+        pos, quat = c.getBasePositionAndOrientation(world.robot_id)
+        lifted = (pos[0], pos[1], pos[2] + 0.5)
+        c.resetBasePositionAndOrientation(world.robot_id, lifted, quat)
+        c.createConstraint(world.robot_id, -1, -1, -1, pybullet.JOINT_FIXED, (0, 0, 0), (0, 0, 0), lifted)
+        env._state = world.read_state()
+        env.step(np.ones(12, np.float32))
+        speeds[friction] = np.abs(world.read_state().joint_vel_radps)
+        env.close()
+    assert np.all(speeds[2.0] < speeds[0.0] - 0.1), (speeds[2.0], speeds[0.0])

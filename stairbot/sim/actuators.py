@@ -114,6 +114,23 @@ class MotorActuator:
         return tau
 
 
+# Velocity over which Coulomb joint friction ramps up to its full value (tanh), rad/s. Its slope at
+# rest, friction / 0.2 = 1.5 N m s/rad at the randomization's 0.3 N m, stays well inside the explicit
+# 2 ms substep's stability limit (about 2 I / dt = 5 N m s/rad for a 5 g m^2 calf).
+JOINT_FRICTION_SMOOTHING_RADPS = 0.2
+
+
+def joint_friction_torques(qd_rad_s: FloatArray, friction_nm: float) -> FloatArray:
+    """(J,) Coulomb friction torque opposing each joint's velocity: `-friction * tanh(qd / 0.2)`, N·m.
+
+    Explicit and smooth (no stiction): a joint loaded below `friction_nm` creeps slowly instead of
+    holding. PyBullet's implicit alternative (a velocity motor of target 0 with `friction_nm` as its
+    force) models stiction but adds 12 solver rows per substep: measured 1005 vs 1320 randomized env
+    steps/s (one process) before this replaced it.
+    """
+    return -friction_nm * np.tanh(qd_rad_s / JOINT_FRICTION_SMOOTHING_RADPS)
+
+
 @dataclass(frozen=True)
 class AppliedTorques:
     """What the actuators did over the S physics substeps of one control step.
@@ -121,7 +138,8 @@ class AppliedTorques:
     The statistics are computed on first use only: most reward presets read one of them or none.
 
     Attributes:
-        torques_nm: (S, J) torque applied in each substep.
+        torques_nm: (S, J) motor torque applied in each substep (a randomized joint friction acts
+            on top of it and is not included).
         joint_vel_radps: (S, J) joint velocity measured in each substep.
     """
 

@@ -25,7 +25,7 @@ from stairbot.envs.config import ActuatorConfig, SimConfig
 from stairbot.errors import ConfigError
 from stairbot.randomization import RandomizationSample
 from stairbot.robots.spec import RobotSpec
-from stairbot.sim.actuators import AppliedTorques, MotorActuator, PDActuator
+from stairbot.sim.actuators import AppliedTorques, MotorActuator, PDActuator, joint_friction_torques
 from stairbot.terrain.build import StairBodies
 from stairbot.terrain.stairs import Flight, StairSpec
 
@@ -219,6 +219,7 @@ class World:
         self._com_offset_m = np.zeros(3)
         self._base_mass_kg = 0.0
         self._joint_cache: tuple[FloatArray, FloatArray] | None = None
+        self._joint_friction_nm = 0.0  # N m, of the current randomized episode
         # The calls made every physics substep, bound once to this client. BulletClient wraps each
         # call in a new partial on every attribute access (~1.3 us, 30+ times per control step).
         client_id = c._client
@@ -343,15 +344,8 @@ class World:
             )
         for joint, damping in zip(self.joint_ids, nominal.joint_damping_nms_per_rad, strict=True):
             c.changeDynamics(robot, joint, jointDamping=float(damping + sample.joint_damping_nms_per_rad))
-        # Coulomb joint friction: the velocity motor (target 0) resists motion with at most this torque;
-        # the PD torques are applied on top of it (TORQUE_CONTROL does not disable it).
-        c.setJointMotorControlArray(
-            robot,
-            self.joint_ids,
-            pybullet.VELOCITY_CONTROL,
-            targetVelocities=[0.0] * len(self.joint_ids),
-            forces=[sample.joint_friction_nm] * len(self.joint_ids),
-        )
+        # Coulomb joint friction, added to the motor torques every substep (see joint_friction_torques).
+        self._joint_friction_nm = sample.joint_friction_nm
         self.actuator = self._make_actuator(sample.kp_scale, sample.kd_scale, sample.motor_strength_scale)
 
     def com_torque_nm(self, rotation: FloatArray) -> FloatArray | None:
@@ -390,10 +384,16 @@ class World:
                 q, qd = self._read_joints()
             taus[substep] = tau = self.actuator.torques(q_target_rad, q, qd)
             qds[substep] = qd
-            self._set_torques(forces=tau.tolist())
+            self._set_torques(forces=self._joint_torques(tau, qd))
             self._step_simulation()
         self._joint_cache = None
         return AppliedTorques(taus, qds)
+
+    def _joint_torques(self, motor_nm: FloatArray, qd: FloatArray) -> list[float]:
+        """What acts on the joints over a substep: the motors' torques (J,) plus joint friction."""
+        if self._joint_friction_nm:
+            motor_nm = motor_nm + joint_friction_torques(qd, self._joint_friction_nm)
+        return motor_nm.tolist()
 
     def step_perturbed(
         self,
@@ -433,7 +433,7 @@ class World:
             )
             taus[substep] = tau = self.actuator.torques(targets_rad[-1 - lag], q, qd)
             qds[substep] = qd
-            self._set_torques(forces=tau.tolist())
+            self._set_torques(forces=self._joint_torques(tau, qd))
             if torque is not None:
                 c.applyExternalTorque(self.robot_id, -1, torque, pybullet.WORLD_FRAME)
             self._step_simulation()
