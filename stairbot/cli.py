@@ -1,6 +1,6 @@
 """The `stairbot` command line.
 
-stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [--init-from RUN_OR_CHECKPOINT]
+stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [--init-from RUN|CHECKPOINT|BUNDLE]
                [key.path=value ...]
 stairbot train --resume RUN_DIR [--timesteps N]
 stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--seed S] [--json FILE] [--checkpoint best|latest]
@@ -81,6 +81,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_source(name: str) -> Path:
+    """The path `--init-from` names: `pretrained` is the shipped bundle."""
+    from stairbot.paths import data_dir
+    from stairbot.policy_source import PRETRAINED
+
+    return data_dir("pretrained") if name == PRETRAINED and not Path(name).exists() else Path(name)
+
+
 def _train(args: argparse.Namespace) -> int:
     from stairbot.training import trainer
     from stairbot.training.recipe import load_recipe
@@ -104,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
                 overrides.append(f"{key}={value}")
         if args.init_from is not None:
             # Absolute, so the run's config.yaml names the source wherever it is read from.
-            overrides.append(f"init_from={Path(args.init_from).resolve()}")
+            overrides.append(f"init_from={_init_source(args.init_from).resolve()}")
         recipe = load_recipe(args.recipe, overrides)
         out = Path(args.out) if args.out else default_run_path(args.recipe)
         print(f"training {recipe.algorithm.value.upper()} on {recipe.env_preset} -> {out}")
@@ -409,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-from",
         metavar="PATH",
-        help="start from a run's best checkpoint (or a checkpoint dir): weights, normalization, curriculum",
+        help="start from a run's best checkpoint, a checkpoint dir, an export bundle or 'pretrained'",
     )
     train.set_defaults(func=_train)
 

@@ -152,13 +152,23 @@ class Recipe:
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    # Warm start: a checkpoint directory, or a run directory (its best/ checkpoint), whose weights,
-    # normalization statistics and curriculum levels this run starts from (fine-tuning, e.g. under
-    # randomization). The recipe's own hyperparameters apply; the step counter starts at 0.
+    # Warm start: a checkpoint directory, a run directory (its best/ checkpoint) or an export bundle,
+    # whose weights and normalization statistics (and a checkpoint's curriculum levels) this run
+    # starts from (fine-tuning, e.g. under randomization). The recipe's own hyperparameters apply;
+    # the step counter starts at 0. See stairbot/training/warm_start.py.
     init_from: str | None = None
+    # PPO: steps at the start of the run during which the actor is frozen and only the critic
+    # learns. For a start from a bundle, which carries no critic; 0 = none.
+    critic_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         check_range("total_timesteps", self.total_timesteps, 1, 10_000_000_000)
+        check_range("critic_warmup_steps", self.critic_warmup_steps, 0, 10_000_000_000)
+        if self.critic_warmup_steps and self.algorithm is not Algorithm.PPO:
+            raise ConfigError(
+                f"critic_warmup_steps is for PPO (it freezes PPO's actor); this recipe is "
+                f"{self.algorithm.value}: set it to 0"
+            )
         check_range("n_envs", self.n_envs, 1, 256)
         check_range("seed", self.seed, 0, 2**31 - 1)
         check_range("torch_threads", self.torch_threads, 1, 256)

@@ -50,7 +50,7 @@ from stairbot.training.checkpoints import (
 from stairbot.training.recipe import Algorithm, Recipe
 from stairbot.training.run_dir import RunDir, create_run_dir, record_command
 from stairbot.training.vec import env_factory, make_vec_env
-from stairbot.training.warm_start import WarmStart
+from stairbot.training.warm_start import FreezeActor, read_warm_start
 
 BEST_KEY_FILE = "eval_key.json"
 # An evaluation env never adapts its stairs: it measures on the recipe's fixed flight.
@@ -162,15 +162,16 @@ class _Run:
         )
         evaluator.best_key = best_key
         stop = StopOnSignal()
-        callbacks = CallbackList(
-            [
-                stop,
-                recorder,
-                ProgressBar(target_timesteps, recorder),
-                PeriodicCheckpoint(recipe.checkpoint.every_steps, self.save_periodic),
-                evaluator,
-            ]
-        )
+        hooks: list[BaseCallback] = [
+            stop,
+            recorder,
+            ProgressBar(target_timesteps, recorder),
+            PeriodicCheckpoint(recipe.checkpoint.every_steps, self.save_periodic),
+            evaluator,
+        ]
+        if recipe.critic_warmup_steps > 0:
+            hooks.append(FreezeActor(recipe.critic_warmup_steps))
+        callbacks = CallbackList(hooks)
         with stop.installed():
             self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
             last = self.save_periodic()
@@ -204,13 +205,14 @@ def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
 def train(recipe: Recipe, run_path: Path) -> TrainResult:
     """Start a new run in `run_path` and train for `recipe.total_timesteps` steps.
 
-    With `recipe.init_from` set, the run starts from that checkpoint's weights, normalization and
-    curriculum levels (see `warm_start`); it is validated before the run directory is created.
+    With `recipe.init_from` set, the run starts from that checkpoint's (or bundle's) weights,
+    normalization and curriculum levels (see `warm_start`); it is validated before the run
+    directory is created.
     """
     torch.set_num_threads(recipe.torch_threads)
     init = None
     if recipe.init_from is not None:
-        init = WarmStart.read(Path(recipe.init_from), expected_meta(recipe))
+        init = read_warm_start(Path(recipe.init_from), expected_meta(recipe), recipe)
     run = create_run_dir(run_path, recipe)
     env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
     model = build_model(recipe, env, run.tensorboard)
@@ -221,7 +223,7 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
             env.close()
             shutil.rmtree(run.path)  # created just above (create_run_dir refuses a non-empty one)
             raise
-        print(f"initialized from {init.checkpoint} ({init.meta.num_timesteps} steps)")
+        print(f"initialized from {init.source} ({init.num_timesteps} steps)")
     return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
 
 

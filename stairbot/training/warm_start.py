@@ -1,13 +1,22 @@
-"""Warm start: begin a new run from another run's checkpoint (fine-tuning).
+"""Warm start: begin a new run from another run's checkpoint, or from an export bundle (fine-tuning).
 
-`stairbot train RECIPE --init-from PATH` takes the policy and value weights, the observation and
-return normalization statistics and the curriculum levels of a checkpoint, and trains them further
-under the new recipe: its env (say, with domain randomization on), its hyperparameters, its own run
-directory with a step counter that starts at 0. The optimizer state comes along with the weights, so
-Adam's moment estimates do not restart from zero.
+`stairbot train RECIPE --init-from PATH` trains a policy further under the new recipe: its env (say,
+with domain randomization on), its hyperparameters, its own run directory with a step counter that
+starts at 0. PATH is one of
 
-Everything that can be checked is checked before the run directory is created: the checkpoint's
-files, its robot, algorithm and observation layout against the new recipe's env.
+- a checkpoint (or a run directory: its best/ checkpoint). It brings the policy and value weights,
+  the optimizer state (Adam's moments do not restart from zero), the observation and return
+  normalization statistics and the curriculum levels.
+- an export bundle (`stairbot export`, or `pretrained`). A bundle is what survives of a run that was
+  exported and deleted; it holds the actor and the observation normalization only. The critic, the
+  return normalization and the action noise start fresh (the noise at `policy.log_std_init`), and
+  the curriculum at the recipe's `curriculum.difficulty`. A fresh critic's advantages are noise, so
+  recipes that start from a bundle set `critic_warmup_steps`: the actor stays frozen while the
+  critic learns the values of the policy as it is (see `FreezeActor`).
+
+Everything that can be checked is checked before the run directory is created: the source's files
+(a bundle's hashes and golden vectors), its robot, algorithm, observation layout and (for a bundle)
+network shape and action scale against the new recipe.
 """
 
 from __future__ import annotations
@@ -16,9 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize
 
+from stairbot.deploy import METADATA_FILE, BundleError, load_bundle
+from stairbot.export.policy_graph import PolicyGraph, load_npz
 from stairbot.training.checkpoints import (
     CheckpointError,
     CheckpointMeta,
@@ -29,6 +44,18 @@ from stairbot.training.checkpoints import (
     read_difficulties,
     read_meta,
 )
+from stairbot.training.recipe import Algorithm, Recipe
+
+
+def is_bundle(path: Path) -> bool:
+    return (path / METADATA_FILE).is_file()
+
+
+def read_warm_start(path: Path, expected: CheckpointMeta, recipe: Recipe) -> WarmStart | BundleStart:
+    """The validated source of `--init-from PATH`: a bundle, a checkpoint or a run directory."""
+    if is_bundle(path):
+        return BundleStart.read(path, expected, recipe)
+    return WarmStart.read(path, expected)
 
 
 def resolve_init_checkpoint(path: Path) -> Path:
@@ -47,8 +74,9 @@ def resolve_init_checkpoint(path: Path) -> Path:
             return checkpoints[-1]
         raise CheckpointError(f"run directory {path} has no checkpoint to start from")
     raise CheckpointError(
-        f"--init-from {path}: not a checkpoint directory (no meta.json) nor a run directory "
-        "(no config.yaml); give a run directory or one of its checkpoints/step_* or best/"
+        f"--init-from {path}: not a checkpoint directory (no meta.json), a run directory "
+        f"(no config.yaml) nor an export bundle (no {METADATA_FILE}); give a run directory, one of "
+        "its checkpoints/step_* or best/, or a bundle"
     )
 
 
@@ -60,6 +88,14 @@ class WarmStart:
     meta: CheckpointMeta
     normalization: dict[str, np.ndarray]
     difficulties: list[float | None]
+
+    @property
+    def source(self) -> Path:
+        return self.checkpoint
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.meta.num_timesteps
 
     @classmethod
     def read(cls, path: Path, expected: CheckpointMeta) -> WarmStart:
@@ -92,3 +128,124 @@ class WarmStart:
                 f"checkpoint {self.checkpoint} cannot initialize this run's network "
                 f"(is policy.net_arch the same as the source run's?): {exc}"
             ) from exc
+
+
+@dataclass(frozen=True)
+class BundleStart:
+    """A validated export bundle to start a PPO run from: its actor and observation normalization."""
+
+    source: Path
+    graph: PolicyGraph
+    num_timesteps: int  # the steps the bundle's policy was trained for (its model.num_timesteps)
+
+    @classmethod
+    def read(cls, path: Path, expected: CheckpointMeta, recipe: Recipe) -> BundleStart:
+        """Load `path` (hashes and golden vectors checked) and compare it with the new recipe."""
+        try:
+            bundle = load_bundle(path, backend="numpy")
+        except BundleError as exc:
+            raise CheckpointError(f"--init-from {path}: {exc}") from exc
+        meta = bundle.metadata
+        model = meta.raw.get("model", {})
+        found = {
+            "algorithm": model.get("algorithm"),
+            "robot": meta.robot_name,
+            "observation_size": meta.observation_size,
+            "action_size": meta.num_joints,
+            "observation_terms": [term.name for term in meta.observation_terms],
+            "policy.net_arch": list(model.get("net_arch", [])),
+            "policy.activation": model.get("activation"),
+            "control.action_scale_rad": float(meta.action_scale_rad[0]),
+        }
+        wanted = {
+            **{name: getattr(expected, name) for name in list(found)[:5]},
+            "policy.net_arch": list(recipe.policy.net_arch),
+            "policy.activation": recipe.policy.activation.value,
+            "control.action_scale_rad": recipe.env.control.action_scale_rad,
+        }
+        problems = [
+            f"{name}: bundle has {found[name]!r}, this run has {wanted[name]!r}"
+            for name in found
+            if found[name] != wanted[name]
+        ]
+        if problems:
+            raise CheckpointError(f"bundle {path} does not fit this recipe: " + "; ".join(problems))
+        if recipe.algorithm is not Algorithm.PPO:
+            raise CheckpointError(f"bundle {path}: only PPO runs start from a bundle")
+        return cls(
+            source=path, graph=load_npz(path / "weights.npz"), num_timesteps=int(model["num_timesteps"])
+        )
+
+    def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
+        """Copy the actor into `model` and the observation statistics into `env`.
+
+        The statistics get the bundle's step count as their sample count, so they move as slowly
+        as they would have in the source run. `adaptive_curriculum` is unused: a bundle carries no
+        curriculum levels (the recipe's `curriculum.difficulty` is where the envs start).
+        """
+        if not isinstance(model, PPO):
+            raise CheckpointError("only PPO runs start from a bundle")
+        obs = env.obs_rms
+        if not isinstance(obs, RunningMeanStd):
+            raise TypeError("dict observation spaces are not used by stairbot")
+        obs.mean = self.graph.obs_mean.astype(np.float64).copy()
+        # The bundle's std already includes VecNormalize's epsilon (see policy_graph.from_sb3).
+        obs.var = np.maximum(self.graph.obs_std.astype(np.float64) ** 2 - env.epsilon, 0.0)
+        obs.count = float(self.num_timesteps)
+        hidden = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+        targets = [*hidden, model.policy.action_net]
+        layers = [*self.graph.hidden, self.graph.output]
+        with torch.no_grad():
+            for target, layer in zip(targets, layers, strict=True):
+                if tuple(target.weight.shape) != layer.weight.shape:
+                    raise CheckpointError(
+                        f"bundle {self.source}: a layer of shape {layer.weight.shape} cannot fill "
+                        f"this run's {tuple(target.weight.shape)}"
+                    )
+                target.weight.copy_(torch.as_tensor(layer.weight))
+                target.bias.copy_(torch.as_tensor(layer.bias))
+
+
+def actor_parameters(model: PPO) -> list[torch.nn.Parameter]:
+    """The parameters that shape PPO's action distribution: actor MLP, action head, log std."""
+    policy = model.policy
+    return [*policy.mlp_extractor.policy_net.parameters(), *policy.action_net.parameters(), policy.log_std]
+
+
+class FreezeActor(BaseCallback):
+    """Keeps PPO's actor fixed for the first `steps` steps of a run, so that only the critic learns.
+
+    For a warm start from a bundle: the critic starts from random weights, and PPO's first updates
+    would otherwise follow advantages measured against a meaningless baseline, which can undo what
+    the actor knew. Frozen parameters get no gradient, so Adam leaves them alone. The updates of
+    every rollout that ends at or before step `steps` train the critic only; the actor learns from
+    the next rollout on.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.frozen = False
+
+    def _set_frozen(self, frozen: bool) -> None:
+        assert isinstance(self.model, PPO)  # the recipe check allows critic_warmup_steps for PPO only
+        for parameter in actor_parameters(self.model):
+            parameter.requires_grad_(not frozen)
+        self.frozen = frozen
+
+    def _on_training_start(self) -> None:
+        if self.num_timesteps < self.steps:
+            self._set_frozen(True)
+            print(f"actor frozen for the first {self.steps} steps while the critic warms up")
+
+    def _on_rollout_end(self) -> None:
+        if self.frozen and self.num_timesteps > self.steps:
+            self._set_frozen(False)
+            print(f"actor released at {self.num_timesteps} steps")
+
+    def _on_training_end(self) -> None:
+        if self.frozen:
+            self._set_frozen(False)
+
+    def _on_step(self) -> bool:
+        return True

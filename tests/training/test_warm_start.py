@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,15 @@ from stable_baselines3 import PPO
 
 from stairbot.cli import main
 from stairbot.config import dump_yaml
+from stairbot.deploy import load_bundle
+from stairbot.errors import ConfigError
+from stairbot.paths import data_dir
 from stairbot.training.algorithms import build_model
 from stairbot.training.checkpoints import CheckpointError, list_checkpoints
 from stairbot.training.recipe import load_recipe
 from stairbot.training.trainer import expected_meta, normalized_vec_env, train
 from stairbot.training.vec import make_vec_env
-from stairbot.training.warm_start import WarmStart, resolve_init_checkpoint
+from stairbot.training.warm_start import BundleStart, WarmStart, read_warm_start, resolve_init_checkpoint
 
 from .helpers import PPO_TINY, CopyRun, TrainedRun, read_rows, snapshot
 
@@ -102,3 +106,120 @@ def test_resume_refuses_init_from(source: Path, capsys: pytest.CaptureFixture[st
     assert main(["train", "--resume", str(source), "--init-from", str(source)]) != 0
     assert "--resume continues a run as it was configured" in capsys.readouterr().err
     assert snapshot(source) == before
+
+
+# ---- from an export bundle (the shipped pretrained policy: a real 256-128 network) ----------------
+
+BUNDLE_TINY = tuple(option for option in PPO_TINY if not option.startswith("policy.net_arch"))
+FINETUNE = "ppo_stairs_pretrained_finetune"
+
+
+@pytest.fixture(scope="module")
+def pretrained() -> Path:
+    return data_dir("pretrained")
+
+
+def _actor_state(model: PPO) -> dict[str, torch.Tensor]:
+    return {
+        name: tensor.clone()
+        for name, tensor in model.policy.state_dict().items()
+        if name.startswith(("mlp_extractor.policy_net", "action_net", "log_std"))
+    }
+
+
+def _critic_state(model: PPO) -> dict[str, torch.Tensor]:
+    return {
+        name: tensor.clone()
+        for name, tensor in model.policy.state_dict().items()
+        if name.startswith(("mlp_extractor.value_net", "value_net"))
+    }
+
+
+def test_a_run_started_from_a_bundle_acts_as_the_bundle(pretrained: Path, tmp_path: Path) -> None:
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, f"init_from={pretrained}"])
+    init = read_warm_start(pretrained, expected_meta(recipe), recipe)
+    assert isinstance(init, BundleStart)
+    dump_yaml(recipe.env, tmp_path / "env.yaml")
+    env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=True)
+        bundle = load_bundle(pretrained, backend="numpy")
+        with np.load(pretrained / "golden.npz") as golden:
+            observations = golden["inputs"].astype(np.float32)
+        env.training = False
+        actions, _ = model.predict(env.normalize_obs(observations), deterministic=True)
+        targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
+            actions, -1.0, 1.0
+        )
+        expected = np.stack([bundle.act(observation) for observation in observations])
+        np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+        # The statistics weigh as much as the source run's samples: they do not jump in a new env.
+        assert env.obs_rms.count == bundle.metadata.raw["model"]["num_timesteps"]
+    finally:
+        env.close()
+
+
+def test_the_actor_learns_only_after_the_critic_warmup(pretrained: Path, tmp_path: Path) -> None:
+    # Rollouts of 64 steps end at 64, 128 and 192; the warmup covers the updates of the first two.
+    options = [*BUNDLE_TINY, "total_timesteps=192", "critic_warmup_steps=128", f"init_from={pretrained}"]
+    recipe = load_recipe(FINETUNE, options)
+    result = train(recipe, tmp_path / "run")
+    assert result.num_timesteps == 192
+    at_128, at_192 = (PPO.load(c / "model.zip", device="cpu") for c in list_checkpoints(result.run_dir))
+
+    dump_yaml(recipe.env, tmp_path / "env.yaml")
+    env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
+    try:
+        fresh = build_model(recipe, env, None)  # the same seed: the critic the run started with
+        read_warm_start(pretrained, expected_meta(recipe), recipe).apply(fresh, env, True)
+    finally:
+        env.close()
+    for name, tensor in _actor_state(fresh).items():
+        torch.testing.assert_close(_actor_state(at_128)[name], tensor, rtol=0, atol=0, msg=name)
+    assert any(
+        not torch.equal(tensor, _critic_state(fresh)[name]) for name, tensor in _critic_state(at_128).items()
+    ), "the critic did not learn during the warmup"
+    assert any(
+        not torch.equal(tensor, _actor_state(at_128)[name]) for name, tensor in _actor_state(at_192).items()
+    ), "the actor was never released"
+    assert all(p.requires_grad for p in at_192.policy.parameters())
+
+
+def test_a_bundle_of_another_network_or_action_scale_is_refused_before_the_run_directory_exists(
+    pretrained: Path, tmp_path: Path
+) -> None:
+    options = [*BUNDLE_TINY, "policy.net_arch=[64]", "env.control.action_scale_rad=0.3"]
+    recipe = load_recipe(FINETUNE, [*options, f"init_from={pretrained}"])
+    with pytest.raises(CheckpointError) as error:
+        train(recipe, tmp_path / "run")
+    assert "policy.net_arch: bundle has [256, 128], this run has [64]" in str(error.value)
+    assert "control.action_scale_rad: bundle has 0.5, this run has 0.3" in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tampered_bundle_is_refused(pretrained: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(pretrained, bundle)
+    with np.load(bundle / "weights.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["output_bias"] = arrays["output_bias"] + 0.1
+    np.savez(bundle / "weights.npz", **arrays)
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, f"init_from={bundle}"])
+    with pytest.raises(CheckpointError, match=r"weights\.npz"):
+        train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_critic_warmup_is_refused_for_sac() -> None:
+    with pytest.raises(ConfigError, match="critic_warmup_steps is for PPO"):
+        load_recipe("sac_stairs", ["critic_warmup_steps=100"])
+
+
+def test_cli_init_from_pretrained_names_the_shipped_bundle(tmp_path: Path) -> None:
+    out = tmp_path / "finetune"
+    code = main(
+        ["train", FINETUNE, *BUNDLE_TINY, "--timesteps", "64", "--init-from", "pretrained", "--out", str(out)]
+    )
+    assert code == 0
+    assert f"init_from: {data_dir('pretrained').resolve()}" in (out / "config.yaml").read_text()
