@@ -3,7 +3,8 @@
 stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [--init-from RUN|CHECKPOINT|BUNDLE]
                [key.path=value ...]
 stairbot train --resume RUN_DIR [--timesteps N]
-stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--seed S] [--json FILE] [--checkpoint best|latest]
+stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed S] [--json FILE]
+              [--checkpoint best|latest]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
@@ -138,7 +139,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise StairbotError(f"{run.path} is not a stairbot run directory (no config.yaml)")
     checkpoint = policy_checkpoint(run.path, args.checkpoint)
     policy = load_policy(checkpoint)
-    overrides = eval_overrides(run.recipe())
+    overrides = eval_overrides(run.recipe(), args.direction)
     if args.riser_m is not None:
         overrides["stairs.riser_m"] = args.riser_m
     report = evaluate(policy, env_factory(run.env_preset, overrides), args.episodes, args.seed)
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("run_dir")
     evaluation.add_argument("--episodes", type=int, default=20)
     evaluation.add_argument("--riser-m", type=float, help="riser height (m); default: the recipe's")
+    evaluation.add_argument("--direction", choices=("up", "down"), help="default: the run's env preset's")
     evaluation.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     evaluation.add_argument("--json", help="also write the report as JSON to this file")
     evaluation.add_argument(

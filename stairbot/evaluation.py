@@ -101,6 +101,32 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
     return result, reset_info
 
 
+def merge_reports(reports: list[EvalReport]) -> EvalReport:
+    """One report over the episodes of several (say, one up and one down, on the same riser).
+
+    Rates and means are over all episodes; `direction` joins the directions ("up+down").
+    """
+    if not reports:
+        raise ValueError("no reports to merge")
+    if len(reports) == 1:
+        return reports[0]
+    results = [result for report in reports for result in report.results]
+    successes = [r for r in results if r.success]
+    falls = sum(report.falls for report in reports)
+    return EvalReport(
+        episodes=len(results),
+        success_rate=len(successes) / len(results),
+        steps_climbed=float(np.mean([r.steps_climbed for r in results])),
+        falls=falls,
+        falls_per_episode=falls / len(results),
+        mean_time_to_top_s=float(np.mean([r.duration_s for r in successes])) if successes else None,
+        mean_return=float(np.mean([r.episode_return for r in results])),
+        riser_m=reports[0].riser_m,
+        direction="+".join(report.direction for report in reports),
+        results=results,
+    )
+
+
 def evaluate(policy: Policy, make_env: Callable[[], gym.Env], episodes: int, seed: int = 0) -> EvalReport:
     """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env."""
     if episodes < 1:

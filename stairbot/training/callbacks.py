@@ -6,7 +6,7 @@ import collections
 import csv
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from stairbot.evaluation import EvalReport, evaluate
+from stairbot.evaluation import EvalReport, evaluate, merge_reports
 from stairbot.training.checkpoints import normalization_stats
 from stairbot.training.policy import SB3Policy
 
@@ -167,14 +167,19 @@ class PeriodicCheckpoint(BaseCallback):
 
 
 class PeriodicEval(BaseCallback):
-    """Evaluates the current policy every `every_steps`; keeps the best (success, climbed, return)."""
+    """Evaluates the current policy every `every_steps`; keeps the best (success, climbed, return).
+
+    `make_envs` maps a name (the stairs' direction) to an env factory; each runs `episodes` seeded
+    episodes and the key is over all of them. With more than one, evaluations.csv also gets each
+    one's success rate (`success_rate_up`, `success_rate_down`).
+    """
 
     def __init__(
         self,
         *,
         every_steps: int,
         episodes: int,
-        make_env: Callable[[], Any],
+        make_envs: Mapping[str, Callable[[], Any]],
         csv_path: Path,
         save_best: Callable[[tuple[float, float, float]], Path],
         seed: int,
@@ -182,7 +187,9 @@ class PeriodicEval(BaseCallback):
         super().__init__()
         self.every_steps = every_steps
         self.episodes = episodes
-        self.make_env = make_env
+        if not make_envs:
+            raise ValueError("PeriodicEval needs at least one env factory")
+        self.make_envs = dict(make_envs)
         self.csv_path = csv_path
         self.save_best = save_best
         self.seed = seed
@@ -206,7 +213,11 @@ class PeriodicEval(BaseCallback):
         vec_normalize = self.model.get_vec_normalize_env()
         assert vec_normalize is not None, "training envs are always wrapped in VecNormalize"
         policy = SB3Policy(self.model, normalization_stats(vec_normalize))
-        report = evaluate(policy, self.make_env, self.episodes, self.seed)
+        reports = {
+            name: evaluate(policy, make_env, self.episodes, self.seed)
+            for name, make_env in self.make_envs.items()
+        }
+        report = merge_reports(list(reports.values()))
         key = (report.success_rate, report.steps_climbed, report.mean_return)
         improved = self.best_key is None or key > self.best_key
         if improved:
@@ -226,8 +237,16 @@ class PeriodicEval(BaseCallback):
                 # Seconds since this process started training (a resume starts again at 0), with the
                 # evaluation itself: wall-clock to a success rate, read off a fresh run.
                 "wall_s": round(time.perf_counter() - self._start_time, 2),
+                **(
+                    {f"success_rate_{name}": part.success_rate for name, part in reports.items()}
+                    if len(reports) > 1
+                    else {}
+                ),
             },
         )
+        if len(reports) > 1:
+            for name, part in reports.items():
+                self.logger.record(f"eval/success_rate_{name}", part.success_rate)
         self.logger.record("eval/success_rate", report.success_rate)
         self.logger.record("eval/steps_climbed", report.steps_climbed)
         self.logger.record("eval/falls_per_episode", report.falls_per_episode)

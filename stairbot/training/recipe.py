@@ -18,6 +18,7 @@ from stairbot.config import apply_overrides, check_range, deep_merge, load_datac
 from stairbot.envs.config import EnvConfig, read_env_preset
 from stairbot.errors import ConfigError
 from stairbot.paths import resolve_preset
+from stairbot.terrain.stairs import Direction
 
 
 class Algorithm(str, enum.Enum):
@@ -125,12 +126,22 @@ class EvalConfig:
     """Periodic evaluation that picks the best model (deterministic actions, fixed stairs)."""
 
     every_steps: int = 50_000
-    episodes: int = 10
+    episodes: int = 10  # per direction
     riser_m: float | None = None  # null: the env preset's riser
+    # null: the env preset's direction. [up, down] for a recipe that trains both ways
+    # (curriculum.down_fraction): the best model is then chosen on their mean.
+    directions: tuple[Direction, ...] | None = None
 
     def __post_init__(self) -> None:
         check_range("every_steps", self.every_steps, 1, 100_000_000)
         check_range("episodes", self.episodes, 1, 10_000)
+        if self.directions is not None and (
+            not self.directions or len(set(self.directions)) != len(self.directions)
+        ):
+            raise ConfigError(
+                f"directions must list up and/or down once each, got {[d.value for d in self.directions]}"
+                " (or null: the env preset's direction)"
+            )
         if self.riser_m is not None:
             check_range("riser_m", self.riser_m, 0.0, 0.3, low_open=True, unit="m")
 

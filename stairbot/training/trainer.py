@@ -155,7 +155,10 @@ class _Run:
         evaluator = PeriodicEval(
             every_steps=recipe.eval.every_steps,
             episodes=recipe.eval.episodes,
-            make_env=env_factory(self.run.env_preset, eval_overrides(recipe)),
+            make_envs={
+                direction: env_factory(self.run.env_preset, eval_overrides(recipe, direction))
+                for direction in eval_directions(recipe)
+            },
             csv_path=self.run.evaluations_csv,
             save_best=self.save_best,
             seed=recipe.seed + 1_000_000,
@@ -182,10 +185,20 @@ class _Run:
         return TrainResult(self.run.path, self.model.num_timesteps, stop.requested, last)
 
 
-def eval_overrides(recipe: Recipe) -> dict[str, object]:
+def eval_directions(recipe: Recipe) -> list[str]:
+    """The directions ("up", "down") the periodic evaluation runs, `eval.episodes` each."""
+    if recipe.eval.directions is None:
+        return [recipe.env.stairs.direction.value]
+    return [direction.value for direction in recipe.eval.directions]
+
+
+def eval_overrides(recipe: Recipe, direction: str | None = None) -> dict[str, object]:
+    """Env overrides of an evaluation: fixed stairs at the recipe's eval riser (and `direction`)."""
     overrides: dict[str, object] = dict(_EVAL_ENV_OVERRIDES)
     if recipe.eval.riser_m is not None:
         overrides["stairs.riser_m"] = recipe.eval.riser_m
+    if direction is not None:
+        overrides["stairs.direction"] = direction
     return overrides
 
 

@@ -88,3 +88,9 @@ def test_eval_with_zero_episodes_is_a_clear_error(
 ) -> None:
     assert main(["eval", str(ppo_run.path), "--episodes", "0"]) == 2
     assert "stairbot: error:" in capsys.readouterr().err
+
+
+def test_eval_runs_the_direction_asked_for(ppo_run: TrainedRun, tmp_path: Path) -> None:
+    code, report = _eval(ppo_run.path, tmp_path / "down.json", "--direction", "down")
+    assert code == 0
+    assert report["direction"] == "down"

@@ -7,6 +7,9 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
+from stairbot.errors import ConfigError
 from stairbot.training.trainer import BEST_KEY_FILE, TrainResult, train
 
 from .helpers import PPO_TINY, SAC_TINY, TrainedRun, read_rows, tiny_recipe
@@ -46,3 +49,21 @@ def test_training_runs_from_a_non_main_thread(tmp_path: Path) -> None:
     (result,) = results
     assert isinstance(result, TrainResult), result
     assert result.num_timesteps == 150 and not result.interrupted
+
+
+def test_a_run_evaluated_both_ways_chooses_its_best_on_both(tmp_path: Path) -> None:
+    recipe = tiny_recipe("ppo_stairs", PPO_TINY, "total_timesteps=128", "eval.directions=[up, down]")
+    result = train(recipe, tmp_path / "run")
+    rows = read_rows(result.run_dir / "evaluations.csv")
+    assert [int(row["timesteps"]) for row in rows] == [128]
+    (row,) = rows
+    up, down = float(row["success_rate_up"]), float(row["success_rate_down"])
+    assert float(row["success_rate"]) == (up + down) / 2  # eval.episodes (1) each way
+    assert 0 <= int(row["falls"]) <= 2 * recipe.eval.episodes
+
+
+def test_eval_directions_must_be_distinct() -> None:
+    with pytest.raises(ConfigError, match="directions must list up and/or down once each"):
+        tiny_recipe("ppo_stairs", PPO_TINY, "eval.directions=[up, up]")
+    with pytest.raises(ConfigError, match="must be one of"):
+        tiny_recipe("ppo_stairs", PPO_TINY, "eval.directions=[sideways]")
