@@ -90,7 +90,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     ## Info
     Every step: `reward_terms`, `episode_reward_terms` (their sums so far in the episode),
     `termination_reason`, `steps_climbed` (risers crossed by the base, best in the episode),
-    `num_steps`, `difficulty`, `success`. Reset: the sampled episode parameters (`riser_m`,
+    `num_steps`, `direction` (`up`/`down`: drawn per episode with `curriculum.down_fraction`),
+    `difficulty`, `success`. Reset: the sampled episode parameters (`riser_m`,
     `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`;
     with `stairs.riser_jitter_m` or `stairs.tread_jitter_m` > 0 also the drawn `risers_m` and
     `treads_m` lists, see `plan_flight`), enough to replay a failure exactly.
@@ -404,6 +405,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "termination_reason": reason.value,
             "steps_climbed": self._best_steps,
             "num_steps": flight.num_steps,
+            "direction": flight.direction.value,
             "difficulty": self._difficulty,
             "success": reason is TerminationReason.SUCCESS,
         }

@@ -35,9 +35,9 @@ def _append_csv(path: Path, row: dict[str, Any]) -> None:
 class EpisodeRecorder(BaseCallback):
     """One CSV row per finished training episode, rolling statistics, and TensorBoard scalars.
 
-    Columns: timesteps, wall time, return, length, success, steps climbed, curriculum difficulty,
-    termination reason, rolling success rate, training steps/s, and each reward term's episode sum
-    (`term/<name>`).
+    Columns: timesteps, wall time, return, length, success, steps climbed, stairs direction,
+    curriculum difficulty, termination reason, rolling success rate, training steps/s, and each
+    reward term's episode sum (`term/<name>`).
     """
 
     def __init__(self, csv_path: Path, term_names: list[str]) -> None:
@@ -88,6 +88,7 @@ class EpisodeRecorder(BaseCallback):
             "length": int(info["episode"]["l"]),
             "success": int(success),
             "steps_climbed": int(info["steps_climbed"]),
+            "direction": info["direction"],
             "difficulty": "" if difficulty is None else round(float(difficulty), 4),
             "termination_reason": info["termination_reason"]
             if not info.get("TimeLimit.truncated")

@@ -334,6 +334,19 @@ def test_down_fraction_mixes_directions_in_curriculum_episodes() -> None:
     env.close()
 
 
+def test_every_step_says_which_way_the_episode_goes() -> None:
+    """Training episode records read the direction from the last step's info."""
+    env = StairClimbEnv(overrides={"curriculum.adaptive": True, "curriculum.down_fraction": 0.5})
+    seen = set()
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        step_info = env.step(np.zeros(12, np.float32))[4]
+        assert step_info["direction"] == info["direction"]
+        seen.add(info["direction"])
+    assert seen == {"up", "down"}
+    env.close()
+
+
 @pytest.mark.parametrize("adaptive, down_fraction", [(False, 0.5), (True, 0.0)])
 def test_no_direction_draw_without_a_mix_in_a_curriculum(adaptive: bool, down_fraction: float) -> None:
     """Fixed stairs (evaluation, benchmark) keep stairs.direction; a zero mix changes no episode."""

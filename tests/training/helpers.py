@@ -58,6 +58,7 @@ EPISODE_COLUMNS = (
     "length",
     "success",
     "steps_climbed",
+    "direction",
     "difficulty",
     "termination_reason",
     "success_rate",
