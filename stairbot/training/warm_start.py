@@ -147,34 +147,41 @@ class BundleStart:
             raise CheckpointError(f"--init-from {path}: {exc}") from exc
         meta = bundle.metadata
         model = meta.raw.get("model", {})
-        found = {
-            "algorithm": model.get("algorithm"),
-            "robot": meta.robot_name,
-            "observation_size": meta.observation_size,
-            "action_size": meta.num_joints,
-            "observation_terms": [term.name for term in meta.observation_terms],
-            "policy.net_arch": list(model.get("net_arch", [])),
-            "policy.activation": model.get("activation"),
-            "control.action_scale_rad": float(meta.action_scale_rad[0]),
+        if not isinstance(model.get("num_timesteps"), int):
+            raise CheckpointError(f"bundle {path}: policy.json has no model.num_timesteps")
+        graph = load_npz(path / "weights.npz")
+        # (what the bundle has, what this recipe has), by the name a user would change.
+        fields = {
+            name: (value, getattr(expected, name))
+            for name, value in (
+                ("algorithm", model.get("algorithm")),
+                ("robot", meta.robot_name),
+                ("observation_size", meta.observation_size),
+                ("action_size", meta.num_joints),
+                ("observation_terms", [term.name for term in meta.observation_terms]),
+            )
         }
-        wanted = {
-            **{name: getattr(expected, name) for name in list(found)[:5]},
-            "policy.net_arch": list(recipe.policy.net_arch),
-            "policy.activation": recipe.policy.activation.value,
-            "control.action_scale_rad": recipe.env.control.action_scale_rad,
-        }
+        no_clip = float(np.finfo(np.float32).max)  # what an export without normalization records
+        fields["policy.net_arch"] = (list(model.get("net_arch", [])), list(recipe.policy.net_arch))
+        fields["policy.activation"] = (model.get("activation"), recipe.policy.activation.value)
+        fields["control.action_scale_rad"] = (
+            float(meta.action_scale_rad[0]),
+            recipe.env.control.action_scale_rad,
+        )
+        fields["normalize.clip_obs"] = (
+            graph.obs_clip,
+            recipe.normalize.clip_obs if recipe.normalize.observations else no_clip,
+        )
         problems = [
-            f"{name}: bundle has {found[name]!r}, this run has {wanted[name]!r}"
-            for name in found
-            if found[name] != wanted[name]
+            f"{name}: bundle has {theirs!r}, this run has {ours!r}"
+            for name, (theirs, ours) in fields.items()
+            if theirs != ours
         ]
         if problems:
             raise CheckpointError(f"bundle {path} does not fit this recipe: " + "; ".join(problems))
         if recipe.algorithm is not Algorithm.PPO:
             raise CheckpointError(f"bundle {path}: only PPO runs start from a bundle")
-        return cls(
-            source=path, graph=load_npz(path / "weights.npz"), num_timesteps=int(model["num_timesteps"])
-        )
+        return cls(source=path, graph=graph, num_timesteps=model["num_timesteps"])
 
     def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
         """Copy the actor into `model` and the observation statistics into `env`.

@@ -186,15 +186,21 @@ def test_the_actor_learns_only_after_the_critic_warmup(pretrained: Path, tmp_pat
     assert all(p.requires_grad for p in at_192.policy.parameters())
 
 
-def test_a_bundle_of_another_network_or_action_scale_is_refused_before_the_run_directory_exists(
+def test_a_bundle_of_another_network_action_scale_or_clip_is_refused_before_the_run_directory_exists(
     pretrained: Path, tmp_path: Path
 ) -> None:
-    options = [*BUNDLE_TINY, "policy.net_arch=[64]", "env.control.action_scale_rad=0.3"]
+    options = [
+        *BUNDLE_TINY,
+        "policy.net_arch=[64]",
+        "env.control.action_scale_rad=0.3",
+        "normalize.clip_obs=5.0",
+    ]
     recipe = load_recipe(FINETUNE, [*options, f"init_from={pretrained}"])
     with pytest.raises(CheckpointError) as error:
         train(recipe, tmp_path / "run")
     assert "policy.net_arch: bundle has [256, 128], this run has [64]" in str(error.value)
     assert "control.action_scale_rad: bundle has 0.5, this run has 0.3" in str(error.value)
+    assert "normalize.clip_obs: bundle has 10.0, this run has 5.0" in str(error.value)
     assert not (tmp_path / "run").exists()
 
 
