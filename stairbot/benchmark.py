@@ -89,6 +89,8 @@ class Cell:
     riser_m: float
     condition: str = CLEAN
     # Env overrides of the condition (`condition_overrides`): randomization section, stair jitter.
+    # Empty runs the policy's preset as it is, randomization included: a clean cell of a policy
+    # trained under randomization needs condition_overrides(preset, None).
     condition_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def overrides(self) -> dict[str, Any]:
