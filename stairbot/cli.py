@@ -84,10 +84,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _init_source(name: str) -> Path:
     """The path `--init-from` names: `pretrained` is the shipped bundle."""
-    from stairbot.paths import data_dir
-    from stairbot.policy_source import PRETRAINED
+    from stairbot.policy_source import PRETRAINED, pretrained_dir
 
-    return data_dir("pretrained") if name == PRETRAINED and not Path(name).exists() else Path(name)
+    return pretrained_dir() if name == PRETRAINED and not Path(name).exists() else Path(name)
 
 
 def _train(args: argparse.Namespace) -> int:

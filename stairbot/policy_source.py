@@ -38,6 +38,17 @@ class PolicySource:
     act: Act
 
 
+def pretrained_dir() -> Path:
+    """The bundle shipped as `pretrained` (installed copy first, then the checkout)."""
+    try:
+        return data_dir("pretrained")
+    except FileNotFoundError:
+        raise StairbotError(
+            "no pretrained policy is shipped with this version of stairbot yet; give a run "
+            "directory (stairbot train ...), an export bundle (stairbot export ...), or no policy"
+        ) from None
+
+
 def _zero_action(num_joints: int) -> Act:
     zero = np.zeros(num_joints, np.float32)
     return lambda observation: zero
@@ -52,13 +63,7 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
         joints = load_robot_spec(load_env_config(preset).robot).num_joints
         return PolicySource("zero action", preset, _zero_action(joints))
     if str(source) == PRETRAINED:
-        try:
-            source = data_dir("pretrained")
-        except FileNotFoundError:
-            raise StairbotError(
-                "no pretrained policy is shipped with this version of stairbot yet; give a run "
-                "directory (stairbot train ...), an export bundle (stairbot export ...), or no policy"
-            ) from None
+        source = pretrained_dir()
     path = Path(source)
     if (path / "policy.json").is_file():
         from stairbot.deploy import load_bundle

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stairbot.cli import main
-from stairbot.evaluation import FALL_REASONS, EpisodeResult, EvalReport
+from stairbot.evaluation import FALL_REASONS, EpisodeResult, EvalReport, merge_reports
 
 from .helpers import TERMINATION_REASONS, TrainedRun
 
@@ -94,3 +94,21 @@ def test_eval_runs_the_direction_asked_for(ppo_run: TrainedRun, tmp_path: Path) 
     code, report = _eval(ppo_run.path, tmp_path / "down.json", "--direction", "down")
     assert code == 0
     assert report["direction"] == "down"
+
+
+def test_merge_reports_weighs_every_episode() -> None:
+    def result(seed: int, success: bool, climbed: int, ret: float) -> EpisodeResult:
+        return EpisodeResult(seed, success, climbed, 6, "success" if success else "fall", 100, 2.0, ret)
+
+    def report(direction: str, results: list[EpisodeResult]) -> EvalReport:
+        falls = sum(not r.success for r in results)
+        return EvalReport(len(results), 0.0, 0.0, falls, 0.0, None, 0.0, 0.1, direction, results)
+
+    up = report("up", [result(0, True, 6, 10.0), result(1, False, 2, -4.0)])
+    down = report("down", [result(0, False, 1, -2.0), result(1, False, 0, -8.0)])
+    merged = merge_reports([up, down])
+    assert merged.episodes == 4 and merged.direction == "up+down"
+    assert merged.success_rate == 0.25 and merged.steps_climbed == 2.25
+    assert merged.falls == 3 and merged.falls_per_episode == 0.75
+    assert merged.mean_return == -1.0 and merged.mean_time_to_top_s == 2.0
+    assert merge_reports([up]) is up
