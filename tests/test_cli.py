@@ -39,10 +39,11 @@ def test_bad_input_is_a_clear_error_not_a_traceback(capsys: pytest.CaptureFixtur
 def test_bench_train_prints_ppo_beside_collection(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "train", "--rollouts", "1", "--n-envs", "1"]) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1].split()
-    n_envs, env_only, ppo, ratio = int(row[0]), float(row[1]), float(row[2]), float(row[3])
-    assert n_envs == 1 and env_only > 0 and ppo > 0
+    n_envs, workers = int(row[0]), int(row[1])
+    env_only, ppo, ratio = float(row[2]), float(row[3]), float(row[4])
+    assert n_envs == 1 and workers == 1 and env_only > 0 and ppo > 0
     assert ratio == pytest.approx(ppo / env_only, abs=0.01)
-    assert 0 < int(row[4].rstrip("%")) < 100  # the updates take some, not all, of the time
+    assert 0 < int(row[5].rstrip("%")) < 100  # the updates take some, not all, of the time
 
 
 def test_bench_train_refuses_an_off_policy_recipe(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,9 @@
 """`stairbot bench train`: PPO training steps/s beside env-only collection on the same cores.
 
 Env-only collection steps the very VecEnv stack training uses (subprocess workers, VecMonitor,
-VecNormalize) with random actions and no learner. PPO end to end is `model.learn` on a fresh model of
+VecNormalize) with random actions and no learner. Each env count is measured with one worker process
+per env (SB3's `SubprocVecEnv` layout) and, where different, with the default of one worker per core
+stepping a block of envs (`BlockSubprocVecEnv`). PPO end to end is `model.learn` on a fresh model of
 the recipe: collection with policy inference in the main process, plus the gradient updates. Periodic
 evaluation and checkpoints are left out (they are the run's choice, not the learner's cost).
 """
@@ -24,12 +26,13 @@ from stairbot.errors import ConfigError
 from stairbot.training.algorithms import build_model
 from stairbot.training.recipe import Algorithm, Recipe, load_recipe
 from stairbot.training.trainer import normalized_vec_env
-from stairbot.training.vec import make_vec_env
+from stairbot.training.vec import default_workers, make_vec_env
 
 
 @dataclass(frozen=True)
 class TrainBenchRow:
     n_envs: int
+    workers: int  # env worker processes (n_envs: one per env)
     env_only_steps_per_s: float
     ppo_steps_per_s: float
     update_share: float  # fraction of PPO wall time spent in gradient updates
@@ -40,7 +43,9 @@ class TrainBenchRow:
 
 
 def _env_only(recipe: Recipe, preset: Path, steps: int) -> float:
-    env = normalized_vec_env(recipe, make_vec_env(preset, recipe.n_envs, recipe.seed))
+    env = normalized_vec_env(
+        recipe, make_vec_env(preset, recipe.n_envs, recipe.seed, workers=recipe.env_workers)
+    )
     try:
         rng = np.random.default_rng(0)
         env.reset()
@@ -57,7 +62,9 @@ def _env_only(recipe: Recipe, preset: Path, steps: int) -> float:
 
 
 def _ppo(recipe: Recipe, preset: Path, steps: int) -> tuple[float, float]:
-    env = normalized_vec_env(recipe, make_vec_env(preset, recipe.n_envs, recipe.seed))
+    env = normalized_vec_env(
+        recipe, make_vec_env(preset, recipe.n_envs, recipe.seed, workers=recipe.env_workers)
+    )
     try:
         model = build_model(recipe, env, tensorboard_dir=None)
         assert isinstance(model, PPO)  # run() only takes PPO recipes
@@ -83,17 +90,21 @@ def _ppo(recipe: Recipe, preset: Path, steps: int) -> tuple[float, float]:
 def run(
     recipe_name: str = "ppo_stairs", rollouts: int = 3, n_envs: list[int] | None = None, repeats: int = 1
 ) -> list[TrainBenchRow]:
-    """Measure for each env count (default 1, 2 and one per core); print a table."""
+    """Measure for each env count (default 1, 2, one and two per core) and worker layout; print a table."""
     cores = os.cpu_count() or 1
-    counts = n_envs or sorted({1, min(2, cores), cores})
+    counts = n_envs or sorted({1, min(2, cores), cores, 2 * cores})
     rows = []
     workdir = tempfile.TemporaryDirectory(prefix="stairbot-bench-")
     preset = Path(workdir.name) / "env.yaml"  # workers build their envs from a preset file
     dump_yaml(load_recipe(recipe_name).env, preset)
     print(f"recipe {recipe_name}, {rollouts} PPO rollouts per measurement, learner torch threads as recipe")
-    print(f"{'envs':>5}{'env-only steps/s':>18}{'PPO steps/s':>13}{'PPO/env':>9}{'update share':>14}")
-    for n in counts:
-        recipe = load_recipe(recipe_name, [f"n_envs={n}"])
+    print(
+        f"{'envs':>5}{'workers':>8}{'env-only steps/s':>18}{'PPO steps/s':>13}{'PPO/env':>9}"
+        f"{'update share':>14}"
+    )
+    layouts = [(n, w) for n in counts for w in sorted({n, default_workers(n)}, reverse=True)]
+    for n, workers in layouts:
+        recipe = load_recipe(recipe_name, [f"n_envs={n}", f"env_workers={workers}"])
         if recipe.algorithm is not Algorithm.PPO:
             raise ConfigError(f"bench train measures PPO; recipe {recipe_name} is {recipe.algorithm.value}")
         torch.set_num_threads(recipe.torch_threads)
@@ -105,11 +116,11 @@ def run(
             ppo_rates.append(rate)
             shares.append(share)
         row = TrainBenchRow(
-            n, statistics.median(env_rates), statistics.median(ppo_rates), statistics.median(shares)
+            n, workers, statistics.median(env_rates), statistics.median(ppo_rates), statistics.median(shares)
         )
         rows.append(row)
         print(
-            f"{n:>5}{row.env_only_steps_per_s:>18.0f}{row.ppo_steps_per_s:>13.0f}"
+            f"{n:>5}{workers:>8}{row.env_only_steps_per_s:>18.0f}{row.ppo_steps_per_s:>13.0f}"
             f"{row.ratio:>9.2f}{row.update_share:>14.0%}"
         )
     workdir.cleanup()

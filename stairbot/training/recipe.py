@@ -157,6 +157,9 @@ class Recipe:
     n_envs: int = 2
     seed: int = 0
     torch_threads: int = 1  # threads for the learner; each env worker always uses one
+    # Env worker processes; each steps a block of n_envs / env_workers envs per message (fewer pipe
+    # round trips than one process per env). null: one per core, at most n_envs.
+    env_workers: int | None = None
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     sac: SACConfig = field(default_factory=SACConfig)
@@ -183,6 +186,11 @@ class Recipe:
         check_range("n_envs", self.n_envs, 1, 256)
         check_range("seed", self.seed, 0, 2**31 - 1)
         check_range("torch_threads", self.torch_threads, 1, 256)
+        if self.env_workers is not None and not 1 <= self.env_workers <= self.n_envs:
+            raise ConfigError(
+                f"env_workers must be between 1 and n_envs ({self.n_envs}), got {self.env_workers}: "
+                "each worker holds at least one env (or null: one per core)"
+            )
 
 
 def _resolve_env_section(raw: dict[str, Any]) -> dict[str, Any]:

@@ -227,7 +227,9 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
     if recipe.init_from is not None:
         init = read_warm_start(Path(recipe.init_from), expected_meta(recipe), recipe)
     run = create_run_dir(run_path, recipe)
-    env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed))
+    env = normalized_vec_env(
+        recipe, make_vec_env(run.env_preset, recipe.n_envs, recipe.seed, workers=recipe.env_workers)
+    )
     model = build_model(recipe, env, run.tensorboard)
     if init is not None:
         try:
@@ -264,7 +266,9 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
 
     # Reseed from (seed, steps done): reproducible, and no replay of the first segment's episodes.
     seed = recipe.seed + meta.num_timesteps
-    env = normalized_vec_env(recipe, make_vec_env(run.env_preset, recipe.n_envs, seed))
+    env = normalized_vec_env(
+        recipe, make_vec_env(run.env_preset, recipe.n_envs, seed, workers=recipe.env_workers)
+    )
     try:
         apply_normalization(env, normalization)
         for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
