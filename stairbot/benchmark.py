@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from stairbot.envs.config import load_env_config, read_env_preset
+from stairbot.conditions import Randomized, condition_overrides, condition_presets
+from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError
 from stairbot.evaluation import FALL_REASONS, EvalReport, evaluate
 from stairbot.policy_source import PolicySource, load_policy_source
@@ -60,10 +61,6 @@ MAX_TREAD_M = 1.0
 _CURRICULUM_OFF = {"curriculum.adaptive": False, "curriculum.difficulty": None}
 CLEAN = "clean"
 RANDOMIZED = "randomized"
-RANDOMIZED_PRESETS = {"up": "stairs_up_randomized", "down": "stairs_down_randomized"}
-"""The condition presets of `--randomized` without PRESET, by cell direction."""
-JITTER_KEYS = ("riser_jitter_m", "tread_jitter_m")
-"""The `stairs:` keys a condition preset contributes (with its whole `randomization:` section)."""
 
 CSV_COLUMNS = (
     "condition",
@@ -310,61 +307,6 @@ def _riser_text(riser_m: float | None) -> str:
     return "none" if riser_m is None else f"{riser_m:.3f} m"
 
 
-# ---- conditions ---------------------------------------------------------------------------------
-
-
-def _stairs_section(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    stairs = raw.get("stairs")
-    return stairs if isinstance(stairs, Mapping) else {}
-
-
-def condition_overrides(policy_preset: str | Path, condition_preset: str | Path | None) -> dict[str, Any]:
-    """Env overrides for a condition: None is clean, otherwise the condition preset's randomization.
-
-    Clean: stair jitter 0 and, if the policy's preset has a `randomization:` section, `{enabled:
-    false}` in its place. A condition preset gives its whole `randomization:` section (replacing the
-    policy's) and its `stairs.riser_jitter_m` / `stairs.tread_jitter_m` (0 where it has none); a
-    preset that neither enables randomization nor jitters the stairs is a `ConfigError` (nothing to
-    randomize).
-    """
-    policy_raw = read_env_preset(policy_preset)
-    condition_raw = {} if condition_preset is None else read_env_preset(condition_preset)
-    stairs = _stairs_section(condition_raw)
-    randomization = condition_raw.get("randomization")
-    enabled = isinstance(randomization, Mapping) and randomization.get("enabled") is True
-    if condition_preset is not None and not enabled and not any(stairs.get(k) for k in JITTER_KEYS):
-        raise ConfigError(
-            f"condition preset '{condition_preset}' has neither `randomization: enabled: true` nor a "
-            f"non-zero stairs.{' / stairs.'.join(JITTER_KEYS)}: there is nothing to randomize"
-        )
-    overrides: dict[str, Any] = {f"stairs.{key}": stairs.get(key, 0.0) for key in JITTER_KEYS}
-    if randomization is not None:
-        overrides["randomization"] = randomization
-    elif "randomization" in policy_raw:
-        overrides["randomization"] = {"enabled": False}
-    return overrides
-
-
-def _condition_presets(
-    randomized: bool | str | Path | Mapping[str, str | Path], directions: Sequence[str]
-) -> dict[str, str]:
-    """direction -> condition preset for the `randomized` argument of `run_benchmark`."""
-    if randomized is True:
-        chosen: Mapping[str, str | Path] = RANDOMIZED_PRESETS
-    elif isinstance(randomized, Mapping):
-        chosen = randomized
-    elif isinstance(randomized, str | Path):
-        chosen = dict.fromkeys(directions, randomized)
-    else:
-        raise ConfigError(
-            f"randomized must be True, a preset or a direction -> preset mapping, got {randomized!r}"
-        )
-    missing = [d for d in directions if d not in chosen]
-    if missing:
-        raise ConfigError(f"no randomized preset for direction(s) {missing}")
-    return {d: str(chosen[d]) for d in directions}
-
-
 # ---- grid ---------------------------------------------------------------------------------------
 
 
@@ -507,15 +449,15 @@ def run_benchmark(
     episodes: int = DEFAULT_EPISODES,
     seed: int = 0,
     processes: int | None = None,
-    randomized: bool | str | Path | Mapping[str, str | Path] = False,
+    randomized: Randomized = False,
     log: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
     """Evaluate `policy` (a POLICY string for `load_policy_source`; None: zero action) on the grid.
 
     Axes left None take the defaults (DEFAULT_RISERS_M, DEFAULT_TREADS_M, DIRECTIONS); `processes`
     None means one per core. `randomized`: False runs the clean grid only; True also runs it under
-    RANDOMIZED_PRESETS (by direction); a preset name or path uses that one for every direction; a
-    mapping direction -> preset names each (see the module docstring).
+    `stairbot.conditions.RANDOMIZED_PRESETS` (by direction); a preset name or path uses that one for
+    every direction; a mapping direction -> preset names each (see the module docstring).
     """
     risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
     treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
@@ -529,7 +471,7 @@ def run_benchmark(
     presets: dict[str, str] = {}
     randomized_overrides: dict[str, dict[str, Any]] = {}
     if randomized is not False:
-        presets = _condition_presets(randomized, dirs)
+        presets = condition_presets(randomized, dirs)
         randomized_overrides = {d: condition_overrides(source.env_preset, p) for d, p in presets.items()}
         cells += grid_cells(risers, treads, dirs, RANDOMIZED, randomized_overrides)
     _check_cells(source.env_preset, cells)

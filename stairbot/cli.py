@@ -11,9 +11,10 @@ stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
 stairbot demo [--preset P] [--episodes N] [--riser-m H] [--seed S]
 stairbot record [POLICY] --out FILE.mp4|.gif [--width W] [--height H] [--episodes N] [--riser-m H]
-                [--seed S] [--fps F] [--max-steps N]
+                [--seed S] [--fps F] [--max-steps N] [--randomized [PRESET]]
 stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no-episode]
 stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-steps N] [--screenshot FILE]
+              [--randomized [PRESET]]
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
                    [--randomized [PRESET]]
@@ -180,13 +181,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
+    from stairbot.conditions import condition_name, direction_condition
+    from stairbot.envs.config import load_env_config
     from stairbot.policy_source import load_policy_source
     from stairbot.viz.video import check_video_options, record_video
 
     out = Path(args.out)
     check_video_options(out, args.width, args.height, args.episodes, args.fps)  # before loading anything
     source = load_policy_source(args.policy)
-    print(f"recording {source.name} on {source.env_preset} -> {out}")
+    direction = load_env_config(source.env_preset).stairs.direction.value
+    condition = direction_condition(source.env_preset, direction, args.randomized)
+    described = condition_name(args.randomized, direction)
+    print(f"recording {source.name} on {source.env_preset}, {described} -> {out}")
     recording = record_video(
         source,
         out,
@@ -197,6 +203,7 @@ def _record(args: argparse.Namespace) -> int:
         seed=args.seed,
         fps=args.fps,
         max_steps=args.max_steps,
+        condition=condition,
         log=print,
     )
     print(
@@ -230,6 +237,20 @@ def _add_policy_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_condition_argument(parser: argparse.ArgumentParser) -> None:
+    """--randomized [PRESET] for record and play: clean unless given (see stairbot.conditions)."""
+    parser.add_argument(
+        "--randomized",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PRESET",
+        help="domain randomization and stair jitter as in stairs_up_randomized / "
+        "stairs_down_randomized (by direction), or as in PRESET (e.g. stairs_up_stress); "
+        "default: the clean robot and stairs, whatever the policy was trained with",
+    )
+
+
 def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     record = sub.add_parser(
         "record", help="render episodes of a policy to .mp4 or .gif, headless (no display needed)"
@@ -245,6 +266,7 @@ def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--fps", type=float, default=25.0, help="frames per second of sim time, at most the control rate"
     )
     record.add_argument("--max-steps", type=int, help="cap each episode (control steps; default 1000)")
+    _add_condition_argument(record)
     record.set_defaults(func=_record)
 
     plot = sub.add_parser("plot", help="learning curves of a run and one episode's telemetry, as PNGs")
@@ -267,6 +289,7 @@ def _play(args: argparse.Namespace) -> int:
         direction=args.direction,
         max_steps=args.max_steps,
         screenshot=Path(args.screenshot) if args.screenshot else None,
+        randomized=args.randomized,
     )
     print(f"played {result.steps} steps in {result.episodes} episode(s); ended by {result.ended_by}")
     return 130 if result.ended_by == "interrupted" else 0
@@ -295,6 +318,7 @@ def _add_play(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     play.add_argument(
         "--screenshot", metavar="FILE", help="on quitting, write the GUI camera's view to FILE (PNG)"
     )
+    _add_condition_argument(play)
     play.set_defaults(func=_play)
 
 
@@ -457,7 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", default="stairs_up", help="env: the env preset")
     bench.add_argument("--recipe", default="ppo_stairs", help="train: the PPO recipe")
     bench.add_argument("--rollouts", type=int, default=3, help="train: PPO rollouts per measurement")
-    bench.add_argument("--n-envs", type=int, nargs="+", help="train: env counts (default 1 2 cores)")
+    bench.add_argument(
+        "--n-envs", type=int, nargs="+", help="train: env counts (default 1, 2, one and two per core)"
+    )
     bench.add_argument("--steps", type=int, default=2000, help="control steps per process")
     bench.add_argument("--processes", type=int, default=None, help="default: one per core")
     bench.add_argument("--repeats", type=int, default=None, help="measurements per row (median)")

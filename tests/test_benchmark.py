@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from training.helpers import PPO_TINY
 
-from stairbot import benchmark
+from stairbot import benchmark, conditions
 from stairbot.benchmark import CellResult, summarize
 from stairbot.cli import main
 from stairbot.envs.config import read_env_preset
@@ -225,7 +225,7 @@ def test_condition_overrides_reach_the_env(tmp_path: Path) -> None:
         [0.3],
         ["up"],
         benchmark.RANDOMIZED,
-        {"up": benchmark.condition_overrides("stairs_up", _condition_preset(tmp_path))},
+        {"up": conditions.condition_overrides("stairs_up", _condition_preset(tmp_path))},
     )
     env = env_factory("stairs_up", cells[0].overrides())()
     try:
@@ -242,24 +242,24 @@ def test_clean_turns_randomization_and_jitter_off(tmp_path: Path) -> None:
     trained = tmp_path / "trained.yaml"
     trained.write_text(JITTER_PRESET + "randomization:\n  enabled: true\n")
     _condition_preset(tmp_path, "stairs:\n  riser_m: 0.1\n")
-    assert benchmark.condition_overrides(trained, None) == {
+    assert conditions.condition_overrides(trained, None) == {
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
         "randomization": {"enabled": False},
     }
-    assert benchmark.condition_overrides(tmp_path / "condition.yaml", None) == {  # no such section
+    assert conditions.condition_overrides(tmp_path / "condition.yaml", None) == {  # no such section
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
     }
     condition = _condition_preset(tmp_path, "extends: stairs_up\nrandomization:\n  enabled: true\n")
-    overrides = benchmark.condition_overrides(trained, condition)
+    overrides = conditions.condition_overrides(trained, condition)
     assert overrides == {
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
         "randomization": {**read_env_preset("stairs_up")["randomization"], "enabled": True},
     }
     with pytest.raises(ConfigError, match="there is nothing to randomize"):
-        benchmark.condition_overrides("stairs_up", "stairs_down")
+        conditions.condition_overrides("stairs_up", "stairs_down")
 
 
 def test_randomized_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -279,7 +279,7 @@ def test_shipped_condition_presets_randomize_something(preset: str) -> None:
         resolve_preset(preset, "envs")
     except ConfigError:
         pytest.skip(f"{preset} is not shipped (yet)")
-    overrides = benchmark.condition_overrides("stairs_up", preset)
+    overrides = conditions.condition_overrides("stairs_up", preset)
     cells = benchmark.grid_cells(
         list(benchmark.DEFAULT_RISERS_M), list(benchmark.DEFAULT_TREADS_M), ["up", "down"]
     )
@@ -289,7 +289,7 @@ def test_shipped_condition_presets_randomize_something(preset: str) -> None:
 
 
 def test_shipped_randomization_is_deterministic(tiny_run: Path, tmp_path: Path) -> None:
-    for preset in benchmark.RANDOMIZED_PRESETS.values():
+    for preset in conditions.RANDOMIZED_PRESETS.values():
         try:
             resolve_preset(preset, "envs")
         except ConfigError:
@@ -310,5 +310,5 @@ def test_shipped_randomization_is_deterministic(tiny_run: Path, tmp_path: Path) 
         assert main([*argv, "--randomized"]) == 0
         runs.append(json.loads((out / "b.json").read_text()))
     assert runs[0] == runs[1]
-    assert runs[0]["randomized"]["presets"] == benchmark.RANDOMIZED_PRESETS
+    assert runs[0]["randomized"]["presets"] == conditions.RANDOMIZED_PRESETS
     assert all(o["randomization"]["enabled"] for o in runs[0]["randomized"]["overrides"].values())

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from stairbot.benchmark import CLEAN, Cell, condition_overrides, run_cell
+from stairbot.benchmark import CLEAN, Cell, run_cell
+from stairbot.conditions import condition_overrides
 from stairbot.paths import data_dir
 from stairbot.policy_source import load_policy_source
 

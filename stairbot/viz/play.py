@@ -69,6 +69,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from stairbot.conditions import Randomized, condition_name, direction_condition
+from stairbot.envs.config import load_env_config
 from stairbot.errors import StairbotError
 from stairbot.terrain.stairs import MAX_RISER_M, Direction
 
@@ -1004,9 +1006,14 @@ def play_env_overrides(direction: str | None = None) -> dict[str, Any]:
 
 
 def make_play_env(
-    preset: str | Path, *, direction: str | None = None, render_mode: str | None = "human"
+    preset: str | Path,
+    *,
+    direction: str | None = None,
+    render_mode: str | None = "human",
+    condition: Mapping[str, Any] | None = None,
 ) -> Any:
-    """The registered StairClimb env (its time limit included) on `preset`, set up for play."""
+    """The registered StairClimb env (its time limit included) on `preset`, set up for play;
+    `condition`: env overrides of a `stairbot.conditions` condition (None: the preset as it is)."""
     import gymnasium as gym
 
     from stairbot.envs import register_envs
@@ -1015,7 +1022,7 @@ def make_play_env(
     return gym.make(
         "stairbot/StairClimb-v0",
         preset=preset,
-        overrides=play_env_overrides(direction),
+        overrides={**(condition or {}), **play_env_overrides(direction)},
         render_mode=render_mode,
     )
 
@@ -1029,11 +1036,14 @@ def run_play(
     max_steps: int | None = None,
     screenshot: Path | None = None,
     keys: KeySource | None = None,
+    randomized: Randomized = False,
 ) -> PlayResult:
     """`stairbot play`: open the GUI and run the play loop (see the module docstring).
 
     `screenshot`: write the GUI camera's view as a PNG when the session ends (if the window is still
-    open). `keys`: a key source instead of the GUI's keyboard (scripted sessions).
+    open). `keys`: a key source instead of the GUI's keyboard (scripted sessions). `randomized`: the
+    condition (`stairbot.conditions`): False plays the clean robot and stairs whatever the policy
+    was trained with; True the direction's randomized preset; a preset name or path that one's.
     """
     if seed < 0:
         raise StairbotError(f"seed must be >= 0, got {seed}")
@@ -1046,7 +1056,9 @@ def run_play(
     from stairbot.policy_source import load_policy_source
 
     source = load_policy_source(policy)
-    env = make_play_env(source.env_preset, direction=direction, render_mode="human")
+    played_direction = direction or load_env_config(source.env_preset).stairs.direction.value
+    condition = direction_condition(source.env_preset, played_direction, randomized)
+    env = make_play_env(source.env_preset, direction=direction, render_mode="human", condition=condition)
     try:
         base = env.unwrapped
         view = GuiView.for_env(base, keys=keys)
@@ -1061,7 +1073,10 @@ def run_play(
             replay_prefix=replay_prefix,
             max_steps=max_steps,
         )
-        print(f"playing {source.name} on {source.env_preset} (seed {seed}; episode k uses seed {seed} + k)")
+        print(
+            f"playing {source.name} on {source.env_preset}, {condition_name(randomized, played_direction)} "
+            f"(seed {seed}; episode k uses seed {seed} + k)"
+        )
         print(KEYS_HELP, flush=True)
         result = player.run()
         shot = None

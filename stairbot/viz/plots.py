@@ -431,7 +431,8 @@ def plot_run(
     """Write the run's figures to `out_dir` (default `run_dir/plots`) and return the files written.
 
     With `episode`, also play one episode (reset seed `seed`, riser `riser_m` or the run's) with the
-    run's best policy and write its figure and telemetry.
+    run's best policy and write its figure and telemetry. The episode is clean (randomization and
+    stair jitter off, `stairbot.conditions`) so that its traces show the policy, not a random draw.
     """
     if not (run_dir / "config.yaml").is_file():
         raise StairbotError(f"{run_dir} is not a stairbot run directory (no config.yaml)")
@@ -441,11 +442,13 @@ def plot_run(
         plot_reward_terms(run_dir, out_dir / "reward_terms.png"),
     ]
     if episode:
+        from stairbot.conditions import condition_overrides
         from stairbot.policy_source import load_policy_source
         from stairbot.viz.telemetry import record_episode
 
         source = load_policy_source(run_dir)
-        telemetry = record_episode(source, seed=seed, riser_m=riser_m, max_steps=max_steps)
+        clean = condition_overrides(source.env_preset, None)
+        telemetry = record_episode(source, seed=seed, riser_m=riser_m, max_steps=max_steps, condition=clean)
         if log is not None:
             log(
                 f"episode seed {seed} with {source.name}: {telemetry.length} steps, ended by "

@@ -37,11 +37,18 @@ TIME_LIMIT = "time_limit"
 _PROFILE_STEP_M = 0.005
 
 
-def policy_env(preset: str | Path, *, riser_m: float | None = None, max_steps: int | None = None) -> Any:
+def policy_env(
+    preset: str | Path,
+    *,
+    riser_m: float | None = None,
+    max_steps: int | None = None,
+    condition: Mapping[str, Any] | None = None,
+) -> Any:
     """A `stairbot/StairClimb-v0` env (Gymnasium wrappers included) on `preset` with fixed stairs.
 
     `riser_m` overrides the preset's riser height (m); `max_steps` replaces the registered time limit
-    (1000 control steps). The world is PyBullet DIRECT (no display); `env.unwrapped` is the
+    (1000 control steps); `condition`: env overrides of a `stairbot.conditions` condition (None: the
+    preset as it is). The world is PyBullet DIRECT (no display); `env.unwrapped` is the
     `StairClimbEnv`.
     """
     import gymnasium as gym
@@ -50,7 +57,7 @@ def policy_env(preset: str | Path, *, riser_m: float | None = None, max_steps: i
 
     if max_steps is not None and max_steps < 1:
         raise StairbotError(f"max steps must be >= 1 control step, got {max_steps}")
-    overrides = dict(FIXED_STAIRS)
+    overrides = {**(condition or {}), **FIXED_STAIRS}
     if riser_m is not None:
         overrides["stairs.riser_m"] = riser_m
     kwargs: dict[str, Any] = {} if max_steps is None else {"max_episode_steps": max_steps}
@@ -199,15 +206,16 @@ def record_episode(
     seed: int = 0,
     riser_m: float | None = None,
     max_steps: int | None = None,
+    condition: Mapping[str, Any] | None = None,
 ) -> EpisodeTelemetry:
     """Run one episode of `source` (reset with `seed`) on fixed stairs and record every control step.
 
     `riser_m` overrides the riser height (m) of the policy's env preset; `max_steps` caps the episode
-    (default: the registered 1000-step time limit).
+    (default: the registered 1000-step time limit); `condition` as in `policy_env`.
     """
     from stairbot.envs.stair_climb import StairClimbEnv
 
-    env = policy_env(source.env_preset, riser_m=riser_m, max_steps=max_steps)
+    env = policy_env(source.env_preset, riser_m=riser_m, max_steps=max_steps, condition=condition)
     try:
         base = env.unwrapped
         assert isinstance(base, StairClimbEnv)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,18 +200,20 @@ def record_video(
     seed: int = 0,
     fps: float = 25.0,
     max_steps: int | None = None,
+    condition: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Recording:
     """Record `episodes` episodes of `source` (seeds seed, seed + 1, ...) to `out` (.mp4 or .gif).
 
     `riser_m` overrides the riser (m) of the policy's env preset; `max_steps` caps each episode
-    (default: the 1000-step time limit); `log` gets one line per finished episode. The file is written
+    (default: the 1000-step time limit); `condition`: env overrides of a `stairbot.conditions`
+    condition (None: the preset as it is); `log` gets one line per finished episode. The file is written
     next to `out` under a temporary name and moved into place when complete.
     """
     from stairbot.envs.stair_climb import StairClimbEnv
 
     check_video_options(out, width, height, episodes, fps)
-    env = policy_env(source.env_preset, riser_m=riser_m, max_steps=max_steps)
+    env = policy_env(source.env_preset, riser_m=riser_m, max_steps=max_steps, condition=condition)
     base = env.unwrapped
     assert isinstance(base, StairClimbEnv)
     control_hz = 1.0 / base.dt

@@ -1,0 +1,51 @@
+"""Conditions (clean, randomized) reach the envs that play, record and plot a policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stairbot.cli import main
+from stairbot.conditions import condition_name, direction_condition
+from stairbot.errors import ConfigError
+from stairbot.viz.telemetry import policy_env
+
+
+def _config_after_reset(preset: str, condition: dict) -> tuple:
+    env = policy_env(preset, max_steps=2, condition=condition)
+    try:
+        _, info = env.reset(seed=0)
+        return env.unwrapped.config, info
+    finally:
+        env.close()
+
+
+def test_clean_turns_a_randomized_presets_randomization_and_jitter_off() -> None:
+    config, _ = _config_after_reset(
+        "stairs_up_randomized", direction_condition("stairs_up_randomized", "up", False)
+    )
+    assert config.randomization.enabled is False
+    assert config.stairs.riser_jitter_m == 0.0 and config.stairs.tread_jitter_m == 0.0
+    as_trained, _ = _config_after_reset("stairs_up_randomized", {})
+    assert as_trained.randomization.enabled is True  # what the condition changed
+
+
+def test_randomized_takes_the_directions_preset_or_the_one_named() -> None:
+    config, info = _config_after_reset("stairs_up", direction_condition("stairs_up", "up", True))
+    assert config.randomization.enabled is True and config.stairs.riser_jitter_m == 0.01
+    assert info["randomization"]  # the draw is in the reset info
+    stress, _ = _config_after_reset("stairs_up", direction_condition("stairs_up", "up", "stairs_up_stress"))
+    assert tuple(stress.randomization.payload_kg) == (2.0, 2.0)
+    assert condition_name(False, "down") == "clean"
+    assert condition_name(True, "down") == "randomized as stairs_down_randomized"
+    with pytest.raises(ConfigError, match="nothing to randomize"):
+        direction_condition("stairs_up", "up", "stairs_down")
+
+
+def test_record_says_which_condition_it_filmed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["record", "--out", str(tmp_path / "a.gif"), "--width", "32", "--height", "24", "--max-steps", "2"]
+    assert main(args) == 0
+    assert ", clean -> " in capsys.readouterr().out
+    assert main([*args, "--randomized", "stairs_up_stress"]) == 0
+    assert ", randomized as stairs_up_stress -> " in capsys.readouterr().out
