@@ -22,14 +22,41 @@ from stairbot.training.policy import SB3Policy
 ROLLING_EPISODES = 100
 
 
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    """Append a row; write the header first if the file is new."""
-    new = not path.exists()
+def append_csv(path: Path, row: Mapping[str, Any]) -> None:
+    """Append a row; write the header first if the file is new.
+
+    An existing file keeps its columns: a run resumed by a newer stairbot that logs more (or other)
+    columns writes its rows under the file's header, leaving out the columns the header lacks (with
+    a warning) and leaving empty the ones the row lacks, instead of shifting values under the wrong
+    names.
+    """
+    header = _csv_header(path)
+    fieldnames = list(row) if header is None else header
+    missing = [key for key in row if key not in fieldnames]
+    if missing and path not in _WARNED:
+        _WARNED.add(path)
+        print(
+            f"stairbot: {path} has no column(s) {missing} (written by an older stairbot); "
+            "they are left out of its rows",
+            file=sys.stderr,
+        )
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="", extrasaction="ignore")
+        if header is None:
             writer.writeheader()
         writer.writerow(row)
+
+
+_WARNED: set[Path] = set()
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The column names of an existing, non-empty CSV file; None for a missing or empty one."""
+    try:
+        with open(path, newline="") as f:
+            return next(csv.reader(f), None)
+    except FileNotFoundError:
+        return None
 
 
 class EpisodeRecorder(BaseCallback):
@@ -97,7 +124,7 @@ class EpisodeRecorder(BaseCallback):
             "steps_per_s": round(self.steps_per_s, 1),
             **{f"term/{name}": round(float(terms.get(name, 0.0)), 5) for name in self.term_names},
         }
-        _append_csv(self.csv_path, row)
+        append_csv(self.csv_path, row)
 
     def _on_rollout_end(self) -> None:
         if self.successes:
@@ -225,7 +252,7 @@ class PeriodicEval(BaseCallback):
             self.best_key = key
             self.save_best(key)
         self.last_eval_step = self.num_timesteps
-        _append_csv(
+        append_csv(
             self.csv_path,
             {
                 "timesteps": self.num_timesteps,
