@@ -52,6 +52,8 @@ class StepContext:
         failed: the episode ended in a failure (fall, body contact, out of bounds).
         succeeded: the episode ended at the final landing.
         foot_velocity_fn: returns (F, 3) foot velocities in m/s; called only if a term needs it.
+        terrain_pitch_fn: returns the terrain's mean slope under the base along +x, rad (> 0 rising
+            ahead; `Flight.pitch_at`); called only if a term needs it. Default: flat.
     """
 
     dt_s: float
@@ -75,6 +77,11 @@ class StepContext:
     failed: bool
     succeeded: bool
     foot_velocity_fn: Callable[[], FloatArray]
+    terrain_pitch_fn: Callable[[], float] = lambda: 0.0  # level ground unless told
+
+    @cached_property
+    def terrain_pitch_rad(self) -> float:
+        return float(self.terrain_pitch_fn())
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -123,6 +130,19 @@ def orientation_l2(ctx: StepContext) -> float:
     """gx^2 + gy^2 of the projected gravity: 0 when the base is level."""
     gx, gy, _ = ctx.projected_gravity.tolist()
     return gx * gx + gy * gy
+
+
+def orientation_to_slope_l2(ctx: StepContext) -> float:
+    """Roll and pitch away from the terrain's slope: gy^2 + (gx + sin(terrain pitch))^2 of the
+    projected gravity (a base pitched nose-up by a along +x reads gx = -sin a). 0 when the base is
+    level on level ground and when it is pitched with the stairs; equal to `orientation_l2` on level
+    ground. Unlike `orientation_l2`, it does not charge a climbing robot for the stairs' slope: on
+    0.15 m risers and 0.25 m treads (31 deg) `orientation_l2` charges 0.27 per step for a base aligned
+    with the flight, more than a robot keeping a level base (and its belly on the nosings) pays.
+    """
+    gx, gy, _ = ctx.projected_gravity.tolist()
+    pitch_error = gx + math.sin(ctx.terrain_pitch_rad)
+    return gy * gy + pitch_error * pitch_error
 
 
 def ang_vel_xy_l2(ctx: StepContext) -> float:
@@ -193,6 +213,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         heading_l2,
         alive,
         orientation_l2,
+        orientation_to_slope_l2,
         ang_vel_xy_l2,
         torque_l2,
         energy,

@@ -439,6 +439,19 @@ class Flight:
             heights = np.where(np.abs(ys) <= self.width_m / 2, heights, 0.0)
         return heights
 
+    def pitch_at(self, x_m: float, window_m: float = 0.5, samples: int = 9) -> float:
+        """The surface's mean slope along +x around `x_m`, as an angle in rad (> 0: rising ahead).
+
+        The least-squares line through `samples` heights evenly spread over [x_m - window_m / 2,
+        x_m + window_m / 2] on the centre line: a staircase reads as its mean slope, atan(riser /
+        tread) up to a ripple as edges enter and leave the window, and fades to 0 over a window
+        length onto the landings.
+        """
+        xs = x_m + np.linspace(-window_m / 2, window_m / 2, samples)
+        offsets = xs - x_m
+        slope = float(np.dot(offsets, self.height_at(xs)) / np.dot(offsets, offsets))
+        return math.atan(slope)
+
     def _box_union_height(self, xs: NDArray[np.float64], include_nosing: bool) -> NDArray[np.float64]:
         """Height of the union of the boxes and the ground plane at x (any x, slow)."""
         boxes = self.tread_boxes_m

@@ -396,3 +396,30 @@ def test_yaw_rate_command_steers_back_to_the_stairs() -> None:
     assert obs[env.obs_layout.slice("command")][2] == pytest.approx(-yaw, abs=1e-6) and yaw > 0.3
     assert info["reward_terms"]["heading_l2"] == pytest.approx(env.config.rewards["heading_l2"] * yaw**2)
     env.close()
+
+
+def test_orientation_to_slope_pays_for_a_level_base_on_the_stairs_not_a_pitched_one() -> None:
+    """orientation_to_slope_l2 measures the pitch against the flight's slope (orientation_l2 against
+    gravity): mid-flight, a level base costs sin^2 of the slope and a base pitched with it ~0."""
+    weights = {"rewards.orientation_l2": -1.0, "rewards.orientation_to_slope_l2": -1.0}
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.15, overrides={"stairs.tread_m": 0.25, **weights})
+    env.reset(seed=0)
+    base = env.unwrapped
+    flight = base.flight
+    x = float(flight.edges_x_m[2] + 0.125)  # mid-tread, two risers up
+    slope = flight.pitch_at(x)
+    assert slope == pytest.approx(np.arctan(0.15 / 0.25), abs=0.05)
+    z = float(flight.height_at(np.array([x]))[0]) + base.robot_spec.nominal_base_height_m + 0.05
+    terms = {}
+    for name, pitch in (("level", 0.0), ("with the stairs", slope)):
+        base.world.reset_robot(np.array([x, 0.0, z]), 0.0, base.robot_spec.default_pose_rad)
+        nose_up = base.world.client.getQuaternionFromEuler((0.0, -pitch, 0.0))  # -pitch about y: nose up
+        base.world.client.resetBasePositionAndOrientation(base.world.robot_id, [x, 0.0, z], nose_up)
+        base._state = base.world.read_state()
+        _, _, _, _, info = env.step(np.zeros(12, np.float32))  # one 20 ms step: the pose barely moves
+        terms[name] = info["reward_terms"]
+    assert terms["level"]["orientation_to_slope_l2"] == pytest.approx(-(np.sin(slope) ** 2), abs=0.03)
+    assert terms["level"]["orientation_l2"] == pytest.approx(0.0, abs=0.03)
+    assert terms["with the stairs"]["orientation_to_slope_l2"] == pytest.approx(0.0, abs=0.03)
+    assert terms["with the stairs"]["orientation_l2"] == pytest.approx(-(np.sin(slope) ** 2), abs=0.03)
+    env.close()

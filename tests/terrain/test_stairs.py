@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -375,3 +376,14 @@ def test_bad_step_arrays_are_rejected() -> None:
         Flight(spec, 0.1, step_treads_m=[0.3, 0.08])
     with pytest.raises(TerrainError, match=r"^start_m \+ sum\(treads\) \+ landing_m must be <= max_length_m"):
         Flight(spec, 0.1, step_treads_m=[4.0, 4.0])
+
+
+def test_pitch_at_reads_a_flights_mean_slope_and_flat_landings() -> None:
+    up = plan_flight(StairSpec(tread_m=0.25, num_steps=6), riser_m=0.15)
+    middle = float((up.edges_x_m[0] + up.edges_x_m[-1]) / 2)
+    assert up.pitch_at(middle) == pytest.approx(math.atan(0.15 / 0.25), abs=0.05)
+    assert up.pitch_at(float(up.edges_x_m[0]) - 0.5) == pytest.approx(0.0, abs=1e-9)  # ground before
+    assert up.pitch_at(float(up.edges_x_m[-1]) + 0.5) == pytest.approx(0.0, abs=1e-9)  # top landing
+    down = plan_flight(StairSpec(tread_m=0.25, num_steps=6, direction=Direction.DOWN), riser_m=0.15)
+    middle = float((down.edges_x_m[0] + down.edges_x_m[-1]) / 2)
+    assert down.pitch_at(middle) == pytest.approx(-math.atan(0.15 / 0.25), abs=0.05)
