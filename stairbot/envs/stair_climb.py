@@ -73,12 +73,13 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     ## Rewards
     `reward = sum_i w_i * term_i`, weights from the preset's `rewards:` table (sign in the weight).
     Terms (see `stairbot.rewards` for each formula): `forward_progress` (dx/dt capped at the command,
-    m/s), `forward_vel_exp` (exp(-(vx - vx_cmd)^2 / 0.25)), `new_steps` (risers newly crossed beyond
-    the best so far), `lateral_vel_l2` (vy^2), `heading_l2` (yaw^2), `alive` (1), `orientation_l2`
-    (gx^2 + gy^2), `orientation_to_slope_l2` (gy^2 + (gx + sin a)^2, a = the flight's slope under
-    the base, `Flight.pitch_at`), `ang_vel_xy_l2`, `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad
-    beyond 90 % of the range), `foot_slip`, `feet_air_time`, `body_contact` (links other than feet
-    and base touching terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
+    m/s), `forward_overspeed_l2` (max(0, vx - vx_cmd)^2), `forward_vel_exp` (exp(-(vx - vx_cmd)^2 /
+    0.25)), `new_steps` (risers newly crossed beyond the best so far), `lateral_vel_l2` (vy^2),
+    `heading_l2` (yaw^2), `alive` (1), `orientation_l2` (gx^2 + gy^2), `orientation_to_slope_l2`
+    (gy^2 + (gx + sin a)^2, a = the flight's slope under the base, `Flight.pitch_at`),
+    `ang_vel_xy_l2`, `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of
+    the range), `foot_slip`, `feet_air_time`, `body_contact` (links other than feet and base touching
+    terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
     `info["reward_terms"]` holds each weighted term.
 
     ## Episode end

@@ -423,3 +423,21 @@ def test_orientation_to_slope_pays_for_a_level_base_on_the_stairs_not_a_pitched_
     assert terms["with the stairs"]["orientation_to_slope_l2"] == pytest.approx(0.0, abs=0.03)
     assert terms["with the stairs"]["orientation_l2"] == pytest.approx(-(np.sin(slope) ** 2), abs=0.03)
     env.close()
+
+
+def test_overspeed_is_charged_beyond_the_commanded_speed_only() -> None:
+    env = gym.make("stairbot/StairClimb-v0", difficulty=0.0)  # flat ground
+    obs, _ = env.reset(seed=0)
+    base = env.unwrapped
+    command = float(obs[base.obs_layout.slice("command")][0])
+    terms = {}
+    for name, vx in (("at the command", command), ("2 m/s", 2.0)):
+        env.reset(seed=0)
+        base.world.client.resetBaseVelocity(base.world.robot_id, [vx, 0.0, 0.0], [0.0, 0.0, 0.0])
+        _, _, _, _, info = env.step(np.zeros(12, np.float32))
+        terms[name] = info["reward_terms"]["forward_overspeed_l2"]
+    weight = base.config.rewards["forward_overspeed_l2"]
+    assert weight < 0
+    assert terms["at the command"] == pytest.approx(0.0, abs=0.02)  # within what one step slows it
+    assert terms["2 m/s"] == pytest.approx(weight * (2.0 - command) ** 2, rel=0.15)
+    env.close()
