@@ -74,6 +74,9 @@ CSV_COLUMNS = (
     "falls_per_episode",
     "mean_time_to_top_s",
     "mean_return",
+    "speed_over_command",
+    "peak_speed_mps",
+    "pitch_to_slope_deg",
 )
 
 
@@ -116,6 +119,10 @@ class CellResult:
     mean_return: float
     success_durations_s: tuple[float, ...]  # time to the top of each successful episode
     condition: str = CLEAN  # CLEAN or RANDOMIZED
+    # How the robot moved (see EpisodeResult): mean speed / command, peak speed m/s, |pitch - slope| deg.
+    speed_over_command: float | None = None
+    peak_speed_mps: float | None = None
+    pitch_to_slope_deg: float | None = None
 
     @classmethod
     def from_report(cls, cell: Cell, report: EvalReport) -> CellResult:
@@ -132,6 +139,9 @@ class CellResult:
             mean_time_to_top_s=report.mean_time_to_top_s,
             mean_return=report.mean_return,
             success_durations_s=tuple(r.duration_s for r in report.results if r.success),
+            speed_over_command=report.speed_over_command,
+            peak_speed_mps=report.peak_speed_mps,
+            pitch_to_slope_deg=report.pitch_to_slope_deg,
         )
 
     def row(self) -> dict[str, Any]:
@@ -225,7 +235,17 @@ class BenchmarkResult:
     def table(self) -> str:
         if self.randomized is not None:
             return self._comparison_table(self.randomized)
-        header = ("direction", "tread m", "riser m", "success", "steps climbed", "falls/ep", "time to top")
+        header = (
+            "direction",
+            "tread m",
+            "riser m",
+            "success",
+            "steps climbed",
+            "falls/ep",
+            "time to top",
+            "speed/cmd",
+            "pitch-slope",
+        )
         rows = [
             (
                 c.direction,
@@ -235,6 +255,8 @@ class BenchmarkResult:
                 f"{c.steps_climbed:.2f}",
                 f"{c.falls_per_episode:.2f}",
                 "-" if c.mean_time_to_top_s is None else f"{c.mean_time_to_top_s:.1f} s",
+                "-" if c.speed_over_command is None else f"{c.speed_over_command:.2f}",
+                "-" if c.pitch_to_slope_deg is None else f"{c.pitch_to_slope_deg:.0f} deg",
             )
             for c in self.cells
         ]

@@ -8,6 +8,7 @@ actions, so the same policy and seed always give the same report. A policy is an
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,11 @@ class EpisodeResult:
     length: int  # control steps
     duration_s: float
     episode_return: float
+    # How it moved (NaN when not recorded): mean base speed along +x over the commanded one; the
+    # peak base speed along +x, m/s; mean |base pitch - the flight's slope under it|, deg.
+    speed_over_command: float = math.nan
+    peak_speed_mps: float = math.nan
+    pitch_to_slope_deg: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,19 @@ class EvalReport:
     riser_m: float
     direction: str
     results: list[EpisodeResult] = field(repr=False)
+    # Means over the episodes of their EpisodeResult gait figures (None: not recorded).
+    speed_over_command: float | None = None
+    peak_speed_mps: float | None = None
+    pitch_to_slope_deg: float | None = None
+
+    @staticmethod
+    def gait_means(results: list[EpisodeResult]) -> dict[str, float | None]:
+        """The gait fields of a report over `results` (None where no episode recorded one)."""
+        means: dict[str, float | None] = {}
+        for name in ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg"):
+            values = [getattr(r, name) for r in results if not math.isnan(getattr(r, name))]
+            means[name] = float(np.mean(values)) if values else None
+        return means
 
     def to_json(self, path: Path | None = None) -> str:
         text = json.dumps(asdict(self), indent=2)
@@ -73,6 +92,15 @@ class EvalReport:
             ("time to the top (mean)", time_to_top),
             ("return (mean)", f"{self.mean_return:.1f}"),
         ]
+        if self.speed_over_command is not None and self.peak_speed_mps is not None:
+            rows.append(
+                (
+                    "speed (mean)",
+                    f"{self.speed_over_command:.2f} x command, peak {self.peak_speed_mps:.2f} m/s",
+                )
+            )
+        if self.pitch_to_slope_deg is not None:
+            rows.append(("pitch off the slope (mean)", f"{self.pitch_to_slope_deg:.1f} deg"))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -81,10 +109,15 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
     """One deterministic episode; returns its result and the reset info."""
     obs, reset_info = env.reset(seed=seed)
     total, length = 0.0, 0
+    speeds, commands, pitch_errors = [], [], []
     while True:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += float(reward)
         length += 1
+        if "base_speed_x_mps" in info:
+            speeds.append(float(info["base_speed_x_mps"]))
+            commands.append(float(info["command_speed_mps"]))
+            pitch_errors.append(abs(float(info["pitch_to_slope_rad"])))
         if terminated or truncated:
             break
     dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]
@@ -97,8 +130,21 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         length=length,
         duration_s=length * dt,
         episode_return=total,
+        **gait_figures(speeds, commands, pitch_errors),
     )
     return result, reset_info
+
+
+def gait_figures(speeds: list[float], commands: list[float], pitch_errors: list[float]) -> dict[str, float]:
+    """EpisodeResult's gait fields from per-step speeds and commands (m/s) and |pitch errors| (rad)."""
+    if not speeds:
+        return {}
+    command = float(np.mean(commands))
+    return {
+        "speed_over_command": float(np.mean(speeds)) / command if command > 0 else math.nan,
+        "peak_speed_mps": max(speeds),
+        "pitch_to_slope_deg": math.degrees(float(np.mean(pitch_errors))),
+    }
 
 
 def merge_reports(reports: list[EvalReport]) -> EvalReport:
@@ -124,6 +170,7 @@ def merge_reports(reports: list[EvalReport]) -> EvalReport:
         riser_m=reports[0].riser_m,
         direction="+".join(report.direction for report in reports),
         results=results,
+        **EvalReport.gait_means(results),
     )
 
 
@@ -151,4 +198,5 @@ def evaluate(policy: Policy, make_env: Callable[[], gym.Env], episodes: int, see
         riser_m=float(first_info["riser_m"]),
         direction=str(first_info["direction"]),
         results=results,
+        **EvalReport.gait_means(results),
     )

@@ -93,7 +93,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     Every step: `reward_terms`, `episode_reward_terms` (their sums so far in the episode),
     `termination_reason`, `steps_climbed` (risers crossed by the base, best in the episode),
     `num_steps`, `direction` (`up`/`down`: drawn per episode with `curriculum.down_fraction`),
-    `difficulty`, `success`. Reset: the sampled episode parameters (`riser_m`,
+    `difficulty`, `success`, and how the robot moves: `base_speed_x_mps` and `command_speed_mps`
+    (m/s along +x), `pitch_to_slope_rad` (base pitch, nose up > 0, minus the flight's slope under
+    it). Reset: the sampled episode parameters (`riser_m`,
     `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`;
     with `stairs.riser_jitter_m` or `stairs.tread_jitter_m` > 0 also the drawn `risers_m` and
     `treads_m` lists, see `plan_flight`), enough to replay a failure exactly.
@@ -411,6 +413,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "direction": flight.direction.value,
             "difficulty": self._difficulty,
             "success": reason is TerminationReason.SUCCESS,
+            **self._gait_signals(state, flight),
         }
         if self.render_mode == "human":
             self._follow_camera()
@@ -430,6 +433,16 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         super().close()
 
     # ---- helpers -----------------------------------------------------------------------------------
+
+    def _gait_signals(self, state: RobotState, flight: Flight) -> dict[str, float]:
+        """How the robot moves, for evaluation: base speed along +x and the commanded one (m/s), and
+        the base's pitch minus the flight's slope under it (rad, > 0: nose higher than the stairs)."""
+        nose_up_rad = math.asin(max(-1.0, min(1.0, -float(state.projected_gravity[0]))))
+        return {
+            "base_speed_x_mps": float(state.base_lin_vel_mps[0]),
+            "command_speed_mps": float(self._command[0]),
+            "pitch_to_slope_rad": nose_up_rad - flight.pitch_at(float(state.base_pos_m[0])),
+        }
 
     def _steer(self, state: RobotState) -> None:
         """Set the yaw-rate command that turns the robot back to facing the stairs."""

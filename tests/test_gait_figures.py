@@ -1,0 +1,50 @@
+"""Evaluation reports how the robot moved: speed against the command, and pitch against the stairs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from stairbot.evaluation import EvalReport, evaluate, gait_figures, merge_reports
+from stairbot.training.vec import env_factory
+
+
+class _Stand:
+    """The zero action: the robot holds its default pose where it spawned."""
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        return np.zeros(12, np.float32)
+
+
+def test_a_standing_robot_moves_at_no_speed_and_is_level_on_flat_ground() -> None:
+    flat = {"curriculum.adaptive": False, "curriculum.difficulty": 0.0}
+    report = evaluate(_Stand(), env_factory("stairs_up", flat), episodes=2)
+    assert report.speed_over_command is not None and abs(report.speed_over_command) < 0.1
+    assert report.peak_speed_mps is not None and report.peak_speed_mps < 0.3  # settling after the drop
+    assert report.pitch_to_slope_deg is not None and report.pitch_to_slope_deg < 5.0
+    assert all(not math.isnan(r.peak_speed_mps) for r in report.results)
+    assert "speed (mean)" in report.table() and "pitch off the slope" in report.table()
+
+
+def test_merged_reports_average_the_episodes_gait_figures() -> None:
+    up = evaluate(_Stand(), env_factory("stairs_up", {"stairs.riser_m": 0.10}), episodes=1)
+    down = evaluate(_Stand(), env_factory("stairs_down", {"stairs.riser_m": 0.10}), episodes=1)
+    merged = merge_reports([up, down])
+    assert merged.pitch_to_slope_deg == pytest.approx(
+        (up.results[0].pitch_to_slope_deg + down.results[0].pitch_to_slope_deg) / 2
+    )
+    # Reports built by hand (no gait recorded) keep None, not NaN.
+    assert EvalReport.gait_means([]) == dict.fromkeys(
+        ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg")
+    )
+
+
+def test_gait_figures_of_a_run_down_the_stairs() -> None:
+    speeds = [0.5, 1.0, 1.5, 2.0]  # m/s along +x, a robot speeding up as it drops
+    figures = gait_figures(speeds, [0.5] * 4, [0.1, 0.2, 0.3, 0.4])
+    assert figures["speed_over_command"] == pytest.approx(1.25 / 0.5)
+    assert figures["peak_speed_mps"] == 2.0
+    assert figures["pitch_to_slope_deg"] == pytest.approx(math.degrees(0.25))
+    assert gait_figures([], [], []) == {}
