@@ -237,17 +237,15 @@ def _add_policy_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_condition_argument(parser: argparse.ArgumentParser) -> None:
-    """--randomized [PRESET] for record and play: clean unless given (see stairbot.conditions)."""
+def _add_condition_argument(
+    parser: argparse.ArgumentParser,
+    help_text: str = "domain randomization and stair jitter as in stairs_up_randomized / "
+    "stairs_down_randomized (by direction), or as in PRESET (e.g. stairs_up_stress); "
+    "default: the clean robot and stairs, whatever the policy was trained with",
+) -> None:
+    """--randomized [PRESET] (record, play, benchmark): clean unless given (see stairbot.conditions)."""
     parser.add_argument(
-        "--randomized",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="PRESET",
-        help="domain randomization and stair jitter as in stairs_up_randomized / "
-        "stairs_down_randomized (by direction), or as in PRESET (e.g. stairs_up_stress); "
-        "default: the clean robot and stairs, whatever the policy was trained with",
+        "--randomized", nargs="?", const=True, default=False, metavar="PRESET", help=help_text
     )
 
 
@@ -372,13 +370,9 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--json", metavar="FILE", help="write all cells and the summary as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per cell as CSV")
     parser.add_argument("--plot", metavar="FILE", help="write success rate against riser height (PNG)")
-    parser.add_argument(
-        "--randomized",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="PRESET",
-        help="also run the grid under domain randomization and stair jitter, taken from the "
+    _add_condition_argument(
+        parser,
+        "also run the grid under domain randomization and stair jitter, taken from the "
         "randomization section and stairs.*_jitter_m of stairs_up_randomized (up cells) and "
         "stairs_down_randomized (down cells), or of PRESET for both (e.g. stairs_up_stress); "
         "put POLICY before it",

@@ -52,8 +52,8 @@ class StepContext:
         failed: the episode ended in a failure (fall, body contact, out of bounds).
         succeeded: the episode ended at the final landing.
         foot_velocity_fn: returns (F, 3) foot velocities in m/s; called only if a term needs it.
-        terrain_pitch_fn: returns the terrain's mean slope under the base along +x, rad (> 0 rising
-            ahead; `Flight.pitch_at`); called only if a term needs it. Default: flat.
+        terrain_pitch_rad: the terrain's mean slope under the base along +x, rad (> 0 rising ahead;
+            `Flight.pitch_at`). Default: flat.
     """
 
     dt_s: float
@@ -77,11 +77,7 @@ class StepContext:
     failed: bool
     succeeded: bool
     foot_velocity_fn: Callable[[], FloatArray]
-    terrain_pitch_fn: Callable[[], float] = lambda: 0.0  # level ground unless told
-
-    @cached_property
-    def terrain_pitch_rad(self) -> float:
-        return float(self.terrain_pitch_fn())
+    terrain_pitch_rad: float = 0.0
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:

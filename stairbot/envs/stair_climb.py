@@ -375,6 +375,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             contacts.base_contact,
             contacts.thigh_contact,
         )
+        # The flight's slope under the base: the orientation reward and the gait info both read it.
+        terrain_pitch_rad = flight.pitch_at(float(state.base_pos_m[0]))
         ctx = StepContext(
             dt_s=self.dt,
             base_x_m=float(state.base_pos_m[0]),
@@ -397,7 +399,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             failed=reason.is_failure,
             succeeded=reason is TerminationReason.SUCCESS,
             foot_velocity_fn=world.foot_velocities,
-            terrain_pitch_fn=lambda: flight.pitch_at(float(state.base_pos_m[0])),
+            terrain_pitch_rad=terrain_pitch_rad,
         )
         reward, terms = self.rewards(ctx)
         self._last_action = action64
@@ -413,7 +415,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "direction": flight.direction.value,
             "difficulty": self._difficulty,
             "success": reason is TerminationReason.SUCCESS,
-            **self._gait_signals(state, flight),
+            **self._gait_signals(state, terrain_pitch_rad),
         }
         if self.render_mode == "human":
             self._follow_camera()
@@ -434,14 +436,14 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
     # ---- helpers -----------------------------------------------------------------------------------
 
-    def _gait_signals(self, state: RobotState, flight: Flight) -> dict[str, float]:
+    def _gait_signals(self, state: RobotState, terrain_pitch_rad: float) -> dict[str, float]:
         """How the robot moves, for evaluation: base speed along +x and the commanded one (m/s), and
-        the base's pitch minus the flight's slope under it (rad, > 0: nose higher than the stairs)."""
+        the base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs)."""
         nose_up_rad = math.asin(max(-1.0, min(1.0, -float(state.projected_gravity[0]))))
         return {
             "base_speed_x_mps": float(state.base_lin_vel_mps[0]),
             "command_speed_mps": float(self._command[0]),
-            "pitch_to_slope_rad": nose_up_rad - flight.pitch_at(float(state.base_pos_m[0])),
+            "pitch_to_slope_rad": nose_up_rad - terrain_pitch_rad,
         }
 
     def _steer(self, state: RobotState) -> None:
