@@ -75,12 +75,20 @@ class ObservationLayout:
         raise KeyError(f"no observation term '{name}'; terms: {[t.name for t in self.terms]}")
 
     def assemble(
-        self, raw: Mapping[str, FloatArray], rng: np.random.Generator | None = None
+        self,
+        raw: Mapping[str, FloatArray],
+        rng: np.random.Generator | None = None,
+        noise_scale: float = 1.0,
     ) -> NDArray[np.float32]:
-        """Concatenate raw term values in layout order, scale, add noise, clip -> (N,) float32."""
+        """Concatenate raw term values in layout order, scale, add noise, clip -> (N,) float32.
+
+        `noise_scale` multiplies every noise half-width (an episode's randomized noise level); the
+        noise is drawn from `rng` even at scale 0, so the random stream does not depend on it.
+        """
         value = np.concatenate([raw[term.name] for term in self.terms]) * self.scale
         if self._has_noise and rng is not None:
-            value += rng.uniform(-self.noise, self.noise)
+            half_width = self.noise * noise_scale
+            value += rng.uniform(-half_width, half_width)
         return np.clip(value, -OBS_CLIP, OBS_CLIP).astype(np.float32)
 
     def with_noise(self, noise: Mapping[str, float]) -> ObservationLayout:

@@ -75,6 +75,10 @@ class RandomizationConfig:
     push_vel_mps: Range = (0.0, 0.0)  # horizontal base velocity change of a push (random heading)
     # Observation term name -> noise half-width in scaled units, replacing the layout's noise.
     obs_noise: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
+    # x every observation noise half-width, drawn per episode. A range down to 0 gives the policy
+    # noise-free episodes: trained only with noise always on, a policy stood still at the top of
+    # clean stairs (20 % of clean descents at 0.125 m; 100 % of the same seeds with the noise).
+    obs_noise_scale: Range = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.ground_friction is not None:
@@ -96,6 +100,7 @@ class RandomizationConfig:
         check_interval("push_vel_mps", self.push_vel_mps, 0.0, 5.0, unit="m/s")
         for name, half_width in self.obs_noise.items():
             check_range(f"obs_noise.{name}", half_width, 0.0, 10.0, unit="(scaled units)")
+        check_interval("obs_noise_scale", self.obs_noise_scale, 0.0, 10.0)
 
     @property
     def pushes(self) -> bool:
@@ -122,6 +127,7 @@ class RandomizationSample:
     action_latency_s: float
     first_push_s: float  # time of the episode's first push (the later ones are drawn as they come)
     physics_dt_s: float
+    obs_noise_scale: float = 1.0  # x every observation noise half-width this episode
 
     @property
     def obs_latency_substeps(self) -> int:
@@ -150,6 +156,7 @@ class RandomizationSample:
             "action_latency_s": self.action_latency_s,
             "action_latency_substeps": self.action_latency_substeps,
             "first_push_s": self.first_push_s,
+            "obs_noise_scale": self.obs_noise_scale,
         }
 
 
@@ -165,7 +172,12 @@ def sample(
     nominal_ground_friction: float,
     physics_dt_s: float,
 ) -> RandomizationSample:
-    """Draw one episode's parameters from `rng`, always in the same order (one uniform draw each)."""
+    """Draw one episode's parameters from `rng`, always in the same order (one uniform draw each).
+
+    `obs_noise_scale` is drawn last and only when its range is not a point, so presets that do not
+    randomize it consume the same random numbers as before the key existed (their seeded episodes,
+    and the committed benchmark reports, stay the same).
+    """
 
     def draw(value: Range) -> float:
         return float(rng.uniform(value[0], value[1]))
@@ -191,6 +203,11 @@ def sample(
         action_latency_s=draw(config.action_latency_s),
         first_push_s=draw(config.push_interval_s),
         physics_dt_s=physics_dt_s,
+        obs_noise_scale=(
+            draw(config.obs_noise_scale)
+            if config.obs_noise_scale[0] < config.obs_noise_scale[1]
+            else config.obs_noise_scale[0]
+        ),
     )
 
 

@@ -192,6 +192,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
                 self.obs_layout = self.obs_layout.with_noise(randomization.obs_noise)
             except KeyError as exc:
                 raise ConfigError(f"randomization.obs_noise: {exc.args[0]}") from None
+        self._obs_noise_scale = 1.0  # this episode's x on the layout's noise (randomization)
         # Domain randomization at reset and step (None: disabled, the plain World.step path).
         self._randomizer: Randomizer | None = None
         self._scan_offsets = np.array(
@@ -307,6 +308,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             if self._randomizer is None
             else self._randomizer.reset(rng, self.robot_spec.default_pose_rad)
         )
+        self._obs_noise_scale = 1.0 if randomized is None else randomized.obs_noise_scale
         self._state = world.read_state()
         self._steer(self._state)
         if self._randomizer is not None:
@@ -465,7 +467,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             raw["gait_phase"] = self._gait.observation()
         if self.config.observation.height_scan.enabled:
             raw["height_scan"] = self._height_scan(state)
-        return self.obs_layout.assemble(raw, self.np_random)
+        return self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
 
     def _height_scan(self, state: RobotState) -> FloatArray:
         """Terrain height relative to the stance floor on the scan grid (P,), clipped to ±1 m."""

@@ -259,6 +259,54 @@ def test_observation_noise_overrides_the_layout_per_term() -> None:
         env.close()
 
 
+def test_obs_noise_scale_zero_gives_the_noise_free_observation(clean: StairClimbEnv) -> None:
+    noisy = {"randomization.enabled": True, "randomization.obs_noise": {"joint_pos": 0.5}}
+    env = StairClimbEnv(overrides={**noisy, "randomization.obs_noise_scale": [0.0, 0.0]})
+    try:
+        obs, info = env.reset(seed=0)
+        assert info["randomization"]["obs_noise_scale"] == 0.0
+        ref, _ = clean.reset(seed=0)
+        np.testing.assert_allclose(obs, ref, atol=1e-6)  # the layout's noise, scaled to nothing
+    finally:
+        env.close()
+
+
+def test_obs_noise_scale_range_is_drawn_per_episode_and_sets_the_noise_size() -> None:
+    config = RandomizationConfig(enabled=True, obs_noise_scale=(0.0, 1.0))
+    scales = [
+        sample(config, np.random.default_rng(seed), nominal_ground_friction=1.0, physics_dt_s=0.002).obs_noise_scale
+        for seed in range(50)
+    ]
+    assert 0.0 <= min(scales) < 0.1 and 0.9 < max(scales) <= 1.0
+    overrides = {
+        "randomization.enabled": True,
+        "randomization.obs_noise": {"joint_pos": 0.5},
+        "randomization.obs_noise_scale": [0.0, 1.0],
+    }
+    env = StairClimbEnv(overrides=overrides)
+    try:
+        joint = env.obs_layout.slice("joint_pos")
+        for seed in range(5):
+            obs, info = env.reset(seed=seed)
+            scale = info["randomization"]["obs_noise_scale"]
+            # at reset the joints sit at the default pose: the entries are the noise alone
+            assert np.abs(obs[joint]).max() <= 0.5 * scale + 1e-3
+    finally:
+        env.close()
+
+
+def test_a_point_obs_noise_scale_draws_no_random_number() -> None:
+    """Presets without the key keep their random stream (and their seeded benchmark episodes)."""
+    point = RandomizationConfig(enabled=True, payload_kg=(0.0, 2.0))
+    ranged = RandomizationConfig(enabled=True, payload_kg=(0.0, 2.0), obs_noise_scale=(0.0, 1.0))
+    rngs = [np.random.default_rng(3), np.random.default_rng(3)]
+    sample(point, rngs[0], nominal_ground_friction=1.0, physics_dt_s=0.002)
+    sample(ranged, rngs[1], nominal_ground_friction=1.0, physics_dt_s=0.002)
+    reference = np.random.default_rng(3).uniform(size=18)  # sample() draws 16 before obs_noise_scale
+    assert rngs[0].uniform() == reference[16]
+    assert rngs[1].uniform() == reference[17]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -273,6 +321,10 @@ def test_observation_noise_overrides_the_layout_per_term() -> None:
         ),
         ({"randomization.kp_scale": [1.0]}, r"randomization\.kp_scale must be a list of 2"),
         ({"randomization.push_vel": [0.0, 1.0]}, r"unknown key.*randomization\.push_vel"),
+        (
+            {"randomization.obs_noise_scale": [-0.5, 1.0]},
+            r"randomization\.obs_noise_scale\[0\] must be in \[0, 10\]",
+        ),
         (
             {"actuator.motor_time_constant_s": -0.01},
             r"actuator\.motor_time_constant_s must be in \[0, 0\.1\] s",
