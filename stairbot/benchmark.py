@@ -415,9 +415,11 @@ def _worker_cell(task: tuple[Cell, int, int]) -> CellResult:
     return run_cell(_WORKER["source"], cell, episodes, seed)
 
 
-def _run_cells(
+def run_cells(
     *, policy: str | None, source: PolicySource, cells: list[Cell], episodes: int, seed: int, processes: int
 ) -> Iterator[CellResult]:
+    """Each cell's result, in order: serially, or with `processes` > 1 in a spawn-context pool whose
+    workers build their own policy from the POLICY string `policy` (same results as serial)."""
     if processes <= 1 or len(cells) <= 1:
         for cell in cells:
             yield run_cell(source, cell, episodes, seed)
@@ -503,7 +505,7 @@ def run_benchmark(
             f"{min(processes, len(cells))} process(es)"
         )
     results = []
-    for result in _run_cells(
+    for result in run_cells(
         policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
     ):
         results.append(result)

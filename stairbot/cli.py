@@ -380,6 +380,49 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_benchmark)
 
 
+def _sensitivity(args: argparse.Namespace) -> int:
+    from stairbot.sensitivity import run_sensitivity
+
+    report = run_sensitivity(
+        args.policy,
+        condition_preset=args.preset,
+        riser_m=args.riser_m,
+        tread_m=args.tread_m,
+        direction=args.direction,
+        episodes=args.episodes,
+        seed=args.seed,
+        processes=args.processes,
+        log=print,
+    )
+    print(report.table())
+    if args.json:
+        report.to_json(Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_sensitivity(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "sensitivity",
+        help="one stair cell clean, under each randomization factor of a preset alone, and under all of it",
+    )
+    _add_policy_argument(parser)
+    parser.add_argument(
+        "--preset",
+        default="stairs_up_stress",
+        help="condition preset whose randomization and stair jitter are split into factors "
+        "(default stairs_up_stress)",
+    )
+    parser.add_argument("--riser-m", type=float, default=0.12, help="riser height, m (default 0.12)")
+    parser.add_argument("--tread-m", type=float, default=0.30, help="tread depth, m (default 0.30)")
+    parser.add_argument("--direction", choices=("up", "down"), default="up", help="default up")
+    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per row (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i of every row uses seed + i")
+    parser.add_argument("--processes", type=int, help="rows run in parallel (default: one per core)")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.set_defaults(func=_sensitivity)
+
+
 def _sim2sim(args: argparse.Namespace) -> int:
     from stairbot.sim2sim.runner import run_sim2sim
 
@@ -486,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record_and_plot(sub)
     _add_play(sub)
     _add_benchmark(sub)
+    _add_sensitivity(sub)
     _add_sim2sim(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")

@@ -273,10 +273,11 @@ def test_obs_noise_scale_zero_gives_the_noise_free_observation(clean: StairClimb
 
 def test_obs_noise_scale_range_is_drawn_per_episode_and_sets_the_noise_size() -> None:
     config = RandomizationConfig(enabled=True, obs_noise_scale=(0.0, 1.0))
-    scales = [
-        sample(config, np.random.default_rng(seed), nominal_ground_friction=1.0, physics_dt_s=0.002).obs_noise_scale
+    draws = [
+        sample(config, np.random.default_rng(seed), nominal_ground_friction=1.0, physics_dt_s=0.002)
         for seed in range(50)
     ]
+    scales = [drawn.obs_noise_scale for drawn in draws]
     assert 0.0 <= min(scales) < 0.1 and 0.9 < max(scales) <= 1.0
     overrides = {
         "randomization.enabled": True,
