@@ -75,7 +75,8 @@ def raw_loop(preset: str, script: Script) -> float:
         set_collision_groups(c, robot, (plane, *stairs.body_ids))
         pd = PDActuator(spec.kp, spec.kd, spec.torque_limits_nm)
         default = spec.default_pose_rad
-        targets = default + cfg.control.action_scale_rad * np.clip(script.actions, -1.0, 1.0)
+        scale = cfg.control.action_scale_vector(spec.num_joints)
+        targets = default + scale * np.clip(script.actions, -1.0, 1.0)
 
         def reset(position: np.ndarray, quaternion: np.ndarray) -> None:
             c.resetBasePositionAndOrientation(robot, position.tolist(), quaternion.tolist())

@@ -56,6 +56,8 @@ def test_unknown_top_level_section(tmp_path) -> None:
         ("termination.base_contact=maybe", r"termination\.base_contact must be true or false"),
         ("command.forward_speed_mps=[0.8, 0.2]", r"forward_speed_mps\[1\] must be in"),
         ("curriculum.difficulty=1.5", r"curriculum\.difficulty must be in \[0, 1\]"),
+        ("control.action_scale_rad=[0.5, -0.1]", r"control\.action_scale_rad\[1\] must be in \(0, 2\]"),
+        ("control.action_scale_rad=fast", r"control\.action_scale_rad must be a number"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_range(override: str, message: str) -> None:

@@ -181,7 +181,7 @@ def test_sb3_onnx_torchscript_numpy_parity(exported: Exported, policy: BundlePol
         observations = _recorded_observations(exported, 200)
 
     spec = load_robot_spec(exported.recipe.env.robot)
-    scale = exported.recipe.env.control.action_scale_rad
+    scale = exported.recipe.env.control.action_scale_vector(spec.num_joints)
     sb3 = np.array([spec.default_pose_rad + scale * exported.sb3.act(obs) for obs in observations])
     onnx = np.array([policy.act(obs) for obs in observations])
     numpy_backend = load_bundle(exported.bundle, backend="numpy")

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from stairbot.config import apply_overrides, check_range, deep_merge, load_dataclass, read_yaml
 from stairbot.errors import ConfigError
 from stairbot.observations import ObservationLayout, observation_layout
@@ -62,13 +65,33 @@ class GaitConfig:
 
 @dataclass(frozen=True)
 class ControlConfig:
-    """How actions in [-1, 1] become joint position targets."""
+    """How actions in [-1, 1] become joint position targets.
 
-    action_scale_rad: float = 0.5  # target = default_pose + action_scale_rad * clip(action, -1, 1)
+    `action_scale_rad` is one number for every joint or a list with one per joint in the robot
+    spec's (policy) order: the joint's target moves at most that far from the default pose.
+    """
+
+    # target = default_pose + action_scale_rad * clip(action, -1, 1), rad per unit action
+    action_scale_rad: float | tuple[float, ...] = 0.5
     gait: GaitConfig = field(default_factory=GaitConfig)
 
     def __post_init__(self) -> None:
-        check_range("action_scale_rad", self.action_scale_rad, 0.0, 2.0, low_open=True, unit="rad")
+        if isinstance(self.action_scale_rad, tuple):
+            for index, scale in enumerate(self.action_scale_rad):
+                check_range(f"action_scale_rad[{index}]", scale, 0.0, 2.0, low_open=True, unit="rad")
+        else:
+            check_range("action_scale_rad", self.action_scale_rad, 0.0, 2.0, low_open=True, unit="rad")
+
+    def action_scale_vector(self, num_joints: int) -> NDArray[np.float64]:
+        """(num_joints,) rad per unit action; raises `ConfigError` if a per-joint list has another length."""
+        if isinstance(self.action_scale_rad, tuple):
+            if len(self.action_scale_rad) != num_joints:
+                raise ConfigError(
+                    f"control.action_scale_rad lists {len(self.action_scale_rad)} scales; the robot has "
+                    f"{num_joints} joints: give one number for all of them or one per joint"
+                )
+            return np.array(self.action_scale_rad, dtype=np.float64)
+        return np.full(num_joints, self.action_scale_rad, dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self.dt = self.config.sim.control_dt_s
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.dt)}
         num_joints = self.robot_spec.num_joints
+        # (J,) rad per unit action (one config number, or one per joint)
+        self._action_scale_rad = self.config.control.action_scale_vector(num_joints)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (num_joints,), np.float32)
         self.observation_space = gym.spaces.Box(-OBS_CLIP, OBS_CLIP, (self.obs_layout.size,), np.float32)
         curriculum = self.config.curriculum
@@ -346,7 +348,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             raise ValueError(f"action must have shape ({robot.num_joints},), got {action64.shape}")
 
         prev_x = float(self._state.base_pos_m[0])
-        q_target = robot.default_pose_rad + self.config.control.action_scale_rad * action64
+        q_target = robot.default_pose_rad + self._action_scale_rad * action64
         if self._gait is not None:
             q_target += self._gait.offsets()
             self._gait.advance(self.dt)

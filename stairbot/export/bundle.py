@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 import stairbot
+from stairbot.config import to_plain
 from stairbot.envs.config import env_observation_layout
 from stairbot.errors import StairbotError
 from stairbot.export.c_source import to_c_header
@@ -99,12 +100,13 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
     meta = read_meta(checkpoint)
     policy = load_policy(checkpoint)
     spec = load_robot_spec(recipe.env.robot)
+    action_scale_rad = recipe.env.control.action_scale_vector(spec.num_joints)
     normalization = load_normalization(checkpoint / "normalization.npz")
     graph = from_sb3(
         policy.model,
         normalization,
         spec.default_pose_rad,
-        recipe.env.control.action_scale_rad,
+        action_scale_rad,
         Activation(recipe.policy.activation.value),
     )
 
@@ -118,7 +120,7 @@ def export_run(run_path: Path, out: Path, which: str = "best", seed: int = 0) ->
         shutil.copyfile(run.env_preset, tmp / "env.yaml")  # the simulator setup it was trained in
         inputs = _golden_inputs(policy, recipe, run, seed)
         # The reference outputs come from SB3 itself (its predict on normalized observations).
-        outputs = spec.default_pose_rad + recipe.env.control.action_scale_rad * np.array(
+        outputs = spec.default_pose_rad + action_scale_rad * np.array(
             [policy.act(obs) for obs in inputs], dtype=np.float64
         )
         np.savez(tmp / "golden.npz", inputs=inputs, outputs=outputs.astype(np.float32))
@@ -182,7 +184,8 @@ def bundle_metadata(
             "nominal_base_height_m": spec.nominal_base_height_m,
         },
         "action": {
-            "scale_rad": env.control.action_scale_rad,
+            # one number for every joint, or one per joint in joint_names' order
+            "scale_rad": to_plain(env.control.action_scale_rad),
             "clip": 1.0,
             "squash": graph.squash.value,
             "joint_target_rad": "default_joint_pos_rad + scale_rad * squash(action)  (inside the graph)"

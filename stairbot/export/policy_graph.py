@@ -108,11 +108,11 @@ def from_sb3(
     model: Any,
     normalization: dict[str, np.ndarray],
     default_pose_rad: FloatArray,
-    action_scale_rad: float,
+    action_scale_rad: FloatArray,
     activation: Activation,
 ) -> PolicyGraph:
     """Extract the deterministic actor of an SB3 PPO or SAC model (MLP policies) with its run's
-    normalization statistics."""
+    normalization statistics; `action_scale_rad` is (J,) rad per unit action."""
     from stable_baselines3 import PPO, SAC
 
     if isinstance(model, PPO):
@@ -142,7 +142,7 @@ def from_sb3(
         activation=activation,
         squash=squash,
         default_pose_rad=np.asarray(default_pose_rad, np.float64).copy(),
-        action_scale_rad=np.full(joints, float(action_scale_rad)),
+        action_scale_rad=np.broadcast_to(np.asarray(action_scale_rad, np.float64), (joints,)).copy(),
     )
 
 

@@ -16,7 +16,14 @@ starts at 0. PATH is one of
 
 Everything that can be checked is checked before the run directory is created: the source's files
 (a bundle's hashes and golden vectors), its robot, algorithm, observation layout and (for a bundle)
-network shape and action scale against the new recipe.
+network shape against the new recipe.
+
+A new recipe may widen (or narrow) `control.action_scale_rad`, e.g. to let the calves flex further
+than the source policy could. For PPO the action head is rescaled so that the policy commands the
+same joint targets as before wherever it did not saturate: row j of the output layer (weights and
+bias) times old_j / new_j, and log_std_j + log(old_j / new_j), so the exploration noise in radians
+is unchanged too. The optimizer's moments of those parameters are kept as they are. A SAC policy
+squashes with tanh, where no such rescaling preserves the targets: it is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -33,6 +41,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize
 
 from stairbot.deploy import METADATA_FILE, BundleError, load_bundle
+from stairbot.envs.config import load_env_config
 from stairbot.export.policy_graph import PolicyGraph, load_npz
 from stairbot.training.checkpoints import (
     CheckpointError,
@@ -45,6 +54,9 @@ from stairbot.training.checkpoints import (
     read_meta,
 )
 from stairbot.training.recipe import Algorithm, Recipe
+from stairbot.training.run_dir import RunDir
+
+FloatArray = NDArray[np.float64]
 
 
 def is_bundle(path: Path) -> bool:
@@ -55,7 +67,46 @@ def read_warm_start(path: Path, expected: CheckpointMeta, recipe: Recipe) -> War
     """The validated source of `--init-from PATH`: a bundle, a checkpoint or a run directory."""
     if is_bundle(path):
         return BundleStart.read(path, expected, recipe)
-    return WarmStart.read(path, expected)
+    return WarmStart.read(path, expected, recipe)
+
+
+def action_scale_ratio(source_scale: FloatArray, recipe: Recipe, num_joints: int, source: Path) -> FloatArray:
+    """(J,) old / new action scale per joint; all ones when the recipe keeps the source's scale.
+
+    Raises `CheckpointError` when the scales differ and the recipe is not PPO (see the module
+    docstring).
+    """
+    new_scale = recipe.env.control.action_scale_vector(num_joints)
+    ratio = np.asarray(source_scale, np.float64) / new_scale
+    if not np.allclose(ratio, 1.0) and recipe.algorithm is not Algorithm.PPO:
+        raise CheckpointError(
+            f"{source} was trained with control.action_scale_rad {np.asarray(source_scale).tolist()}, this "
+            f"recipe has {new_scale.tolist()}: only a PPO policy can be carried over to another action scale"
+        )
+    return ratio
+
+
+def rescale_action_head(model: PPO, ratio: FloatArray) -> None:
+    """Make PPO's action distribution give the same joint targets under a new action scale: output
+    row j and its bias times ratio_j = old_j / new_j, log std_j + log(ratio_j)."""
+    head, log_std = model.policy.action_net, model.policy.log_std
+    if not isinstance(head, torch.nn.Linear):
+        raise TypeError(f"PPO's action head is a {type(head).__name__}, not a Linear layer")
+    factor = torch.as_tensor(ratio, dtype=head.weight.dtype)
+    with torch.no_grad():
+        head.weight.mul_(factor[:, None])
+        head.bias.mul_(factor)
+        log_std.add_(torch.log(factor))
+
+
+def run_action_scale(checkpoint: Path, num_joints: int) -> FloatArray | None:
+    """The action scale the checkpoint's run trained with (its run directory's env.yaml, one or two
+    levels up: checkpoints/step_N or best/), or None for a checkpoint outside a run directory."""
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        run = RunDir(folder)
+        if run.config.is_file() and run.env_preset.is_file():
+            return load_env_config(run.env_preset).control.action_scale_vector(num_joints)
+    return None
 
 
 def resolve_init_checkpoint(path: Path) -> Path:
@@ -88,6 +139,7 @@ class WarmStart:
     meta: CheckpointMeta
     normalization: dict[str, np.ndarray]
     difficulties: list[float | None]
+    action_scale_ratio: FloatArray  # (J,) source / new action scale (ones: unchanged)
 
     @property
     def source(self) -> Path:
@@ -98,16 +150,25 @@ class WarmStart:
         return self.meta.num_timesteps
 
     @classmethod
-    def read(cls, path: Path, expected: CheckpointMeta) -> WarmStart:
-        """Read and validate the checkpoint at `path` against the new run's `expected` meta."""
+    def read(cls, path: Path, expected: CheckpointMeta, recipe: Recipe) -> WarmStart:
+        """Read and validate the checkpoint at `path` against the new run's `expected` meta.
+
+        The source's action scale comes from its run directory; a checkpoint outside one is taken
+        to have the recipe's (it cannot be checked).
+        """
         checkpoint = resolve_init_checkpoint(path)
         meta = read_meta(checkpoint)
         check_compatible(meta, expected, checkpoint)
+        source_scale = run_action_scale(checkpoint, expected.action_size)
+        if source_scale is None:
+            print(f"note: {checkpoint} is outside a run directory; its action scale is taken as the recipe's")
+            source_scale = recipe.env.control.action_scale_vector(expected.action_size)
         return cls(
             checkpoint=checkpoint,
             meta=meta,
             normalization=load_normalization(checkpoint / "normalization.npz"),
             difficulties=read_difficulties(checkpoint),
+            action_scale_ratio=action_scale_ratio(source_scale, recipe, expected.action_size, checkpoint),
         )
 
     def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
@@ -128,6 +189,9 @@ class WarmStart:
                 f"checkpoint {self.checkpoint} cannot initialize this run's network "
                 f"(is policy.net_arch the same as the source run's?): {exc}"
             ) from exc
+        if not np.allclose(self.action_scale_ratio, 1.0):
+            assert isinstance(model, PPO)  # action_scale_ratio refuses other algorithms
+            rescale_action_head(model, self.action_scale_ratio)
 
 
 @dataclass(frozen=True)
@@ -137,6 +201,7 @@ class BundleStart:
     source: Path
     graph: PolicyGraph
     num_timesteps: int  # the steps the bundle's policy was trained for (its model.num_timesteps)
+    action_scale_ratio: FloatArray  # (J,) bundle / new action scale (ones: unchanged)
 
     @classmethod
     def read(cls, path: Path, expected: CheckpointMeta, recipe: Recipe) -> BundleStart:
@@ -164,10 +229,6 @@ class BundleStart:
         no_clip = float(np.finfo(np.float32).max)  # what an export without normalization records
         fields["policy.net_arch"] = (list(model.get("net_arch", [])), list(recipe.policy.net_arch))
         fields["policy.activation"] = (model.get("activation"), recipe.policy.activation.value)
-        fields["control.action_scale_rad"] = (
-            float(meta.action_scale_rad[0]),
-            recipe.env.control.action_scale_rad,
-        )
         fields["normalize.clip_obs"] = (
             graph.obs_clip,
             recipe.normalize.clip_obs if recipe.normalize.observations else no_clip,
@@ -181,7 +242,8 @@ class BundleStart:
             raise CheckpointError(f"bundle {path} does not fit this recipe: " + "; ".join(problems))
         if recipe.algorithm is not Algorithm.PPO:
             raise CheckpointError(f"bundle {path}: only PPO runs start from a bundle")
-        return cls(source=path, graph=graph, num_timesteps=model["num_timesteps"])
+        ratio = action_scale_ratio(meta.action_scale_rad, recipe, meta.num_joints, path)
+        return cls(source=path, graph=graph, num_timesteps=model["num_timesteps"], action_scale_ratio=ratio)
 
     def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
         """Copy the actor into `model` and the observation statistics into `env`.
@@ -211,6 +273,8 @@ class BundleStart:
                     )
                 target.weight.copy_(torch.as_tensor(layer.weight))
                 target.bias.copy_(torch.as_tensor(layer.bias))
+        if not np.allclose(self.action_scale_ratio, 1.0):
+            rescale_action_head(model, self.action_scale_ratio)
 
 
 def actor_parameters(model: PPO) -> list[torch.nn.Parameter]:

@@ -166,11 +166,40 @@ def test_difficulty_maps_to_riser_and_can_change_at_reset() -> None:
         ({"overrides": {"stairs.colour": "red"}}, r"stairs\.colour"),
         ({"robot": "hexapod9000"}, r"hexapod9000"),
         ({"preset": "no_such_preset"}, r"no envs preset named 'no_such_preset'"),
+        (
+            {"overrides": {"control.action_scale_rad": [0.5, 0.8, 0.8]}},
+            r"action_scale_rad lists 3 scales; the robot has 12 joints",
+        ),
     ],
 )
 def test_bad_arguments_raise_errors_naming_the_key(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         StairClimbEnv(**kwargs)
+
+
+def test_a_per_joint_action_scale_sets_each_joints_reach() -> None:
+    """Scales s_j with actions a_j * 0.5 / s_j command what 0.5 with a_j does: the same episode,
+    bit for bit (last_action in the observation aside, which is the action itself)."""
+    scales = np.array([0.5, 0.8, 1.0] * 4)
+    rng = np.random.default_rng(3)
+    actions = rng.uniform(-1, 1, (40, 12))
+    plain = StairClimbEnv()
+    per_joint = StairClimbEnv(overrides={"control.action_scale_rad": scales.tolist()})
+    try:
+        plain.reset(seed=1)
+        per_joint.reset(seed=1)
+        last_action = per_joint.obs_layout.slice("last_action")
+        for action in actions:
+            obs_a, *_ = plain.step(action.astype(np.float32))
+            obs_b, *_ = per_joint.step((action * 0.5 / scales).astype(np.float32))
+            keep = np.ones(obs_a.shape, bool)
+            keep[last_action] = False
+            np.testing.assert_allclose(obs_b[keep], obs_a[keep], rtol=0, atol=1e-5)
+        joint_pos = per_joint.obs_layout.slice("joint_pos")
+        assert np.abs(obs_b[joint_pos]).max() > 0.05  # the joints did move
+    finally:
+        plain.close()
+        per_joint.close()
 
 
 def test_observation_size_derives_from_the_layout() -> None:

@@ -15,6 +15,8 @@ from stairbot.export.latency import find_c_compiler
 from stairbot.training import trainer
 from stairbot.training.recipe import load_recipe
 
+# hip, thigh, calf of each leg: every export path must carry a per-joint scale, not just one number
+PPO_ACTION_SCALE_RAD = (0.4, 0.6, 0.9) * 4
 # What the C tests compile with: C99, every warning an error (CI has gcc).
 C_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion", "-Wshadow")
 
@@ -35,8 +37,9 @@ def _export(root: Path, recipe_name: str, overrides: tuple[str, ...]) -> Exporte
 
 @pytest.fixture(scope="session")
 def ppo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Exported:
-    """PPO (ELU, clip squash), net_arch [16], 256 steps."""
-    return _export(tmp_path_factory.mktemp("export-ppo"), "ppo_stairs", PPO_TINY)
+    """PPO (ELU, clip squash), net_arch [16], 256 steps, a different action scale per joint."""
+    overrides = (*PPO_TINY, f"env.control.action_scale_rad={list(PPO_ACTION_SCALE_RAD)}")
+    return _export(tmp_path_factory.mktemp("export-ppo"), "ppo_stairs", overrides)
 
 
 @pytest.fixture(scope="session")

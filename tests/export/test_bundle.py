@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from stairbot.cli import main
+from stairbot.deploy import load_bundle
 from stairbot.export.bundle import BUNDLE_FILES, GOLDEN_ATOL_RAD, sha256
 from stairbot.export.policy_graph import load_npz
 
-from .conftest import Exported
+from .conftest import PPO_ACTION_SCALE_RAD, Exported
 
 
 def golden(bundle: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +94,14 @@ def test_squash_follows_the_algorithm(ppo_bundle: Exported, sac_bundle: Exported
         metadata = json.loads((exported.bundle / "policy.json").read_text())
         assert metadata["action"]["squash"] == squash
         assert f'#define STAIRBOT_SQUASH "{squash}"' in (exported.bundle / "policy.h").read_text()
+
+
+def test_a_per_joint_action_scale_is_written_and_read_back(ppo_bundle: Exported) -> None:
+    metadata = json.loads((ppo_bundle.bundle / "policy.json").read_text())
+    assert metadata["action"]["scale_rad"] == list(PPO_ACTION_SCALE_RAD)
+    runtime = load_bundle(ppo_bundle.bundle, backend="numpy")
+    np.testing.assert_array_equal(runtime.metadata.action_scale_rad, PPO_ACTION_SCALE_RAD)
+    # (the golden-vector tests above check that ONNX, TorchScript and C apply it per joint)
 
 
 def test_export_of_a_folder_that_is_no_run_fails_cleanly(

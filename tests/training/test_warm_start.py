@@ -21,7 +21,13 @@ from stairbot.training.checkpoints import CheckpointError, list_checkpoints
 from stairbot.training.recipe import load_recipe
 from stairbot.training.trainer import expected_meta, normalized_vec_env, train
 from stairbot.training.vec import make_vec_env
-from stairbot.training.warm_start import BundleStart, WarmStart, read_warm_start, resolve_init_checkpoint
+from stairbot.training.warm_start import (
+    BundleStart,
+    WarmStart,
+    action_scale_ratio,
+    read_warm_start,
+    resolve_init_checkpoint,
+)
 
 from .helpers import PPO_TINY, CopyRun, TrainedRun, read_rows, snapshot
 
@@ -44,7 +50,8 @@ def test_a_run_directory_resolves_to_its_best_checkpoint(source: Path) -> None:
 
 def test_apply_loads_weights_normalization_and_curriculum(source: Path, tmp_path: Path) -> None:
     recipe = load_recipe("ppo_stairs", PPO_TINY)
-    init = WarmStart.read(source, expected_meta(recipe))
+    init = WarmStart.read(source, expected_meta(recipe), recipe)
+    np.testing.assert_array_equal(init.action_scale_ratio, np.ones(12))
     dump_yaml(recipe.env, tmp_path / "env.yaml")
     env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
     try:
@@ -186,22 +193,79 @@ def test_the_actor_learns_only_after_the_critic_warmup(pretrained: Path, tmp_pat
     assert all(p.requires_grad for p in at_192.policy.parameters())
 
 
-def test_a_bundle_of_another_network_action_scale_or_clip_is_refused_before_the_run_directory_exists(
+def test_a_bundle_of_another_network_or_clip_is_refused_before_the_run_directory_exists(
     pretrained: Path, tmp_path: Path
 ) -> None:
-    options = [
-        *BUNDLE_TINY,
-        "policy.net_arch=[64]",
-        "env.control.action_scale_rad=0.3",
-        "normalize.clip_obs=5.0",
-    ]
+    options = [*BUNDLE_TINY, "policy.net_arch=[64]", "normalize.clip_obs=5.0"]
     recipe = load_recipe(FINETUNE, [*options, f"init_from={pretrained}"])
     with pytest.raises(CheckpointError) as error:
         train(recipe, tmp_path / "run")
     assert "policy.net_arch: bundle has [256, 128], this run has [64]" in str(error.value)
-    assert "control.action_scale_rad: bundle has 0.5, this run has 0.3" in str(error.value)
     assert "normalize.clip_obs: bundle has 10.0, this run has 5.0" in str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+WIDE_CALVES = [0.5, 0.8, 1.0] * 4  # hip, thigh, calf of each leg; the bundle has 0.5 everywhere
+
+
+def test_a_wider_action_scale_keeps_the_bundles_joint_targets(pretrained: Path, tmp_path: Path) -> None:
+    """Fine-tuning with more range per joint starts from the same behaviour: where the bundle's
+    action was inside [-1, 1] the new run commands the same joint targets, where it saturated the new
+    run reaches further in the same direction, and the exploration noise in radians is the same."""
+    wide = f"env.control.action_scale_rad={WIDE_CALVES}"
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, wide, f"init_from={pretrained}"])
+    init = read_warm_start(pretrained, expected_meta(recipe), recipe)
+    np.testing.assert_allclose(init.action_scale_ratio, 0.5 / np.array(WIDE_CALVES))
+    dump_yaml(recipe.env, tmp_path / "env.yaml")
+    env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
+    try:
+        model = build_model(recipe, env, None)
+        log_std_before = model.policy.log_std.detach().clone()
+        init.apply(model, env, adaptive_curriculum=True)
+        bundle = load_bundle(pretrained, backend="numpy")
+        with np.load(pretrained / "golden.npz") as golden:
+            observations = golden["inputs"].astype(np.float32)
+        env.training = False
+        actions, _ = model.predict(env.normalize_obs(observations), deterministic=True)
+        targets = bundle.metadata.default_joint_pos_rad + np.array(WIDE_CALVES) * actions
+        old_targets = np.stack([bundle.act(observation) for observation in observations])
+        old_offsets = old_targets - bundle.metadata.default_joint_pos_rad
+        inside = np.abs(old_offsets) < 0.5 - 1e-4  # the bundle's action was not clipped
+        assert inside.any() and (~inside).any(), "the golden inputs should both saturate and not"
+        np.testing.assert_allclose(targets[inside], old_targets[inside], rtol=0, atol=1e-5)
+        new_offsets = targets - bundle.metadata.default_joint_pos_rad
+        assert np.all(np.sign(new_offsets[~inside]) == np.sign(old_offsets[~inside]))
+        assert np.all(np.abs(new_offsets[~inside]) >= 0.5 - 1e-4)
+        std_rad = np.exp(model.policy.log_std.detach().numpy()) * np.array(WIDE_CALVES)
+        np.testing.assert_allclose(std_rad, np.exp(log_std_before.numpy()) * 0.5, rtol=1e-5)
+    finally:
+        env.close()
+
+
+def test_a_checkpoint_carried_to_another_action_scale_gets_its_head_rescaled(source: Path) -> None:
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, f"env.control.action_scale_rad={WIDE_CALVES}"])
+    init = WarmStart.read(source, expected_meta(recipe), recipe)  # the source run trained at 0.5
+    ratio = 0.5 / np.array(WIDE_CALVES)
+    np.testing.assert_allclose(init.action_scale_ratio, ratio)
+    env = normalized_vec_env(recipe, make_vec_env("stairs_up", 1, seed=5))
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=False)
+    finally:
+        env.close()
+    reference = PPO.load(source / "best" / "model.zip", device="cpu").policy.state_dict()
+    mine = model.policy.state_dict()
+    factor = torch.as_tensor(ratio, dtype=torch.float32)
+    torch.testing.assert_close(mine["action_net.weight"], reference["action_net.weight"] * factor[:, None])
+    torch.testing.assert_close(mine["action_net.bias"], reference["action_net.bias"] * factor)
+    torch.testing.assert_close(mine["log_std"], reference["log_std"] + torch.log(factor))
+    torch.testing.assert_close(mine["value_net.weight"], reference["value_net.weight"], rtol=0, atol=0)
+
+
+def test_another_action_scale_is_refused_for_sac() -> None:
+    recipe = load_recipe("sac_stairs", ["env.control.action_scale_rad=0.8"])
+    with pytest.raises(CheckpointError, match=r"action_scale_rad.*only a PPO policy"):
+        action_scale_ratio(np.full(12, 0.5), recipe, 12, Path("runs/sac"))
 
 
 def test_a_tampered_bundle_is_refused(pretrained: Path, tmp_path: Path) -> None:
