@@ -423,6 +423,49 @@ def _add_sensitivity(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(func=_sensitivity)
 
 
+def _reach(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from stairbot.envs.config import ControlConfig, load_env_config
+    from stairbot.robots.reach import foot_reach
+    from stairbot.robots.spec import load_robot_spec
+    from stairbot.training.recipe import load_recipe
+
+    env = load_recipe(args.recipe).env if args.recipe else load_env_config(args.preset)
+    spec = load_robot_spec(args.robot or env.robot)
+    control = env.control
+    if args.action_scale:
+        given = args.action_scale
+        control = ControlConfig(action_scale_rad=given[0] if len(given) == 1 else tuple(given))
+    scale = control.action_scale_vector(spec.num_joints)
+    print(f"{spec.name}, action scale {np.round(scale, 3).tolist()} rad (level fixed base, URDF limits):")
+    for reach in foot_reach(spec, scale):
+        print(
+            f"  {reach.foot_link}: rises {reach.lift_m * 100:.1f} cm, {reach.ahead_m * 100:.1f} cm ahead "
+            f"(thigh {reach.thigh_rad:.2f}, calf {reach.calf_rad:.2f} rad)"
+        )
+    return 0
+
+
+def _add_reach(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "reach", help="how high each foot can rise ahead of its stance spot under an action scale"
+    )
+    parser.add_argument(
+        "--preset", default="stairs_up", help="env preset for robot and scale (default stairs_up)"
+    )
+    parser.add_argument("--recipe", help="take robot and scale from this recipe's env instead")
+    parser.add_argument("--robot", help="robot spec name or path (default: the preset's or recipe's)")
+    parser.add_argument(
+        "--action-scale",
+        type=float,
+        nargs="+",
+        metavar="S",
+        help="rad per unit action: one for all joints or one per joint (default: the preset's or recipe's)",
+    )
+    parser.set_defaults(func=_reach)
+
+
 def _sim2sim(args: argparse.Namespace) -> int:
     from stairbot.sim2sim.runner import run_sim2sim
 
@@ -530,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_play(sub)
     _add_benchmark(sub)
     _add_sensitivity(sub)
+    _add_reach(sub)
     _add_sim2sim(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
