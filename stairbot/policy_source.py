@@ -62,9 +62,8 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
 
         joints = load_robot_spec(load_env_config(preset).robot).num_joints
         return PolicySource("zero action", preset, _zero_action(joints))
-    if str(source) == PRETRAINED:
-        source = pretrained_dir()
-    path = Path(source)
+    label = str(source)  # as the user named it: reports written here may be committed elsewhere
+    path = pretrained_dir() if label == PRETRAINED else Path(source)
     if (path / "policy.json").is_file():
         from stairbot.deploy import load_bundle
 
@@ -81,13 +80,13 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
             bundle.act(observation)
             return bundle.last_action.copy()
 
-        return PolicySource(f"bundle {path}", str(preset_file), act_bundle)
+        return PolicySource(f"bundle {label}", str(preset_file), act_bundle)
     if (path / "config.yaml").is_file():
         from stairbot.training.policy import load_policy, policy_checkpoint
 
         checkpoint = policy_checkpoint(path, "best")
         policy = load_policy(checkpoint)
-        return PolicySource(f"run {path} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
+        return PolicySource(f"run {label} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
     raise StairbotError(
         f"{source} is not a policy: give a run directory (with config.yaml), an export bundle (with "
         f"policy.json), '{PRETRAINED}', or nothing for the zero action"

@@ -14,7 +14,7 @@ from stairbot.policy_source import load_policy_source
 
 def test_pretrained_bundle_loads_and_describes_itself() -> None:
     source = load_policy_source("pretrained")
-    assert source.name.startswith("bundle ")
+    assert source.name == "bundle pretrained"  # as named, not this checkout's absolute path
     meta = json.loads((data_dir("pretrained") / "policy.json").read_text())
     assert meta["robot"]["name"] == "stairdog"
     # Trained with the project's own recipe, from a recorded command.
