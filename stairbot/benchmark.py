@@ -36,6 +36,7 @@ import json
 import math
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ _CURRICULUM_OFF = {"curriculum.adaptive": False, "curriculum.difficulty": None}
 CLEAN = "clean"
 RANDOMIZED = "randomized"
 
+ENDINGS = ("success", "fall", "base_contact", "thigh_contact", "out_of_bounds", "time_limit")
+"""How an episode can end (`EpisodeResult.termination_reason`); each cell counts them."""
+
 CSV_COLUMNS = (
     "condition",
     "direction",
@@ -77,6 +81,7 @@ CSV_COLUMNS = (
     "speed_over_command",
     "peak_speed_mps",
     "pitch_to_slope_deg",
+    *(f"ended_{reason}" for reason in ENDINGS),
 )
 
 
@@ -123,6 +128,9 @@ class CellResult:
     speed_over_command: float | None = None
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
+    # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
+    # fall, standing out the time limit).
+    endings: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_report(cls, cell: Cell, report: EvalReport) -> CellResult:
@@ -142,11 +150,13 @@ class CellResult:
             speed_over_command=report.speed_over_command,
             peak_speed_mps=report.peak_speed_mps,
             pitch_to_slope_deg=report.pitch_to_slope_deg,
+            endings=dict(Counter(r.termination_reason for r in report.results)),
         )
 
     def row(self) -> dict[str, Any]:
-        """The JSON / CSV fields (plain types)."""
-        return {name: getattr(self, name) for name in CSV_COLUMNS}
+        """The JSON / CSV fields (plain types); `ended_<reason>` from `endings` (0 where absent)."""
+        fields = {name: getattr(self, name) for name in CSV_COLUMNS if not name.startswith("ended_")}
+        return {**fields, **{f"ended_{reason}": int(self.endings.get(reason, 0)) for reason in ENDINGS}}
 
 
 @dataclass(frozen=True)

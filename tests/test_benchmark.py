@@ -73,6 +73,10 @@ def _check_report(data: dict) -> None:
         assert cell["falls"] == round(cell["falls_per_episode"] * 2)
         assert cell["steps_climbed"] >= 0.0
         assert (cell["mean_time_to_top_s"] is None) == (cell["success_rate"] == 0.0)
+        endings = {reason: cell[f"ended_{reason}"] for reason in benchmark.ENDINGS}
+        assert sum(endings.values()) == cell["episodes"]  # every episode ends one way
+        assert endings["success"] == round(cell["success_rate"] * 2)
+        assert endings["fall"] + endings["base_contact"] + endings["thigh_contact"] == cell["falls"]
     assert set(data["summary"]) == {"up", "down"}
     for summary in data["summary"].values():
         assert set(summary) == SUMMARY_KEYS
@@ -90,6 +94,7 @@ def test_zero_action_stands_until_time_limit(
     assert data["policy"] == "zero action"
     for cell in data["cells"]:
         assert cell["success_rate"] == 0.0 and cell["falls"] == 0 and cell["steps_climbed"] == 0.0
+        assert cell["ended_time_limit"] == 2  # it stands the episodes out
     for summary in data["summary"].values():
         assert summary["max_riser_m"] is None and summary["mean_time_to_top_s"] is None
     with open(out / "b.csv", newline="") as f:
