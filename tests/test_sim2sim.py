@@ -127,6 +127,21 @@ def _stand(physics: Physics, spawn_m: np.ndarray, robot: RobotSpec, seconds: flo
     return float(pos[2]), float(np.arcsin(projected_gravity(quat)[0]))
 
 
+def test_the_trunk_against_a_riser_is_a_base_contact(robot: RobotSpec) -> None:
+    """Base contact (the failure behind most lost climbs) is seen in MuJoCo too: the trunk's front
+    pushed into the first riser touches it, the same robot standing clear of it does not."""
+    flight = plan_flight(StairSpec(riser_m=0.15, tread_m=0.25))
+    world = _world(robot, flight)
+    edge = float(flight.edges_x_m[0])
+    height = 0.18  # trunk (0.11 m tall) from 0.125 to 0.235 m: level with the 0.15 m step's top
+    for base_x, touches in ((edge - 0.15, True), (edge - 0.35, False)):  # trunk half-length 0.19 m
+        world.reset(np.array([base_x, 0.0, height]), 0.0, robot.default_pose_rad)
+        mujoco.mj_step(world.model, world.data)
+        assert world.contacts()[0] is touches, f"base at x {base_x:.2f}, riser at {edge:.2f}"
+        touching = {world.model.body(b).name for b in world.contact_bodies()}
+        assert (robot.base_link in touching) is touches
+
+
 @pytest.mark.parametrize("drop_m", [0.0, 0.05])
 def test_standing_and_landing_match_pybullet(robot: RobotSpec, drop_m: float) -> None:
     """The contact settings (solref 2 x dt, elliptic cone) hold the PyBullet stance to the millimetre:
