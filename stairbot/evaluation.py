@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,6 +102,8 @@ class EvalReport:
             )
         if self.pitch_to_slope_deg is not None:
             rows.append(("pitch off the slope (mean)", f"{self.pitch_to_slope_deg:.1f} deg"))
+        endings = Counter(r.termination_reason for r in self.results)
+        rows.append(("endings", ", ".join(f"{reason} {count}" for reason, count in endings.most_common())))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,9 @@ def test_eval_writes_a_complete_json_report(
         assert result["termination_reason"] in TERMINATION_REASONS and result["length"] > 0
         assert result["duration_s"] == pytest.approx(result["length"] * ppo_run.recipe.env.sim.control_dt_s)
     assert report["falls"] == sum(r["termination_reason"] in FALL_REASONS for r in results)
+    endings = collections.Counter(r["termination_reason"] for r in results)
+    listed = ", ".join(f"{k} {n}" for k, n in endings.most_common())
+    assert re.search(rf"\nendings +{listed}\n", out), out
     mean_return = sum(r["episode_return"] for r in results) / 2
     assert report["mean_return"] == pytest.approx(mean_return)
     if report["success_rate"] == 0:
