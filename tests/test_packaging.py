@@ -44,7 +44,7 @@ def test_wheel_ships_data_and_runs_outside_the_checkout(tmp_path: Path) -> None:
         "env.reset(seed=0)\n"
         "print('>', env.step(np.zeros(12, np.float32))[4]['termination_reason'])\n"
         "from stairbot.policy_source import load_policy_source\n"
-        "print('>', load_policy_source('pretrained').name)\n"
+        "print('>', load_policy_source('pretrained').env_preset)\n"
     )
     # PYTHONPATH comes before site-packages, so the wheel's copy shadows the editable checkout.
     out = subprocess.run(
@@ -59,4 +59,4 @@ def test_wheel_ships_data_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     assert out[0].startswith(str(site))
     assert out[1] == str(site / "stairbot" / "_data" / "urdf")
     assert out[-2] == "none"
-    assert out[-1] == f"bundle {site / 'stairbot' / '_data' / 'pretrained'}"  # the shipped policy
+    assert out[-1] == str(site / "stairbot" / "_data" / "pretrained" / "env.yaml")  # the shipped policy

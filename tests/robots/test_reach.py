@@ -34,8 +34,10 @@ def test_urdf_limits_clip_the_sweep() -> None:
     assert beyond[0].lift_m == pytest.approx(at_limit[0].lift_m)
 
 
-def test_cli_reads_the_recipes_scale(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reads_a_recipes_scale_or_a_given_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reach", "--recipe", "ppo_stairs_pretrained_finetune"]) == 0
-    assert "FR_foot: rises 23.2 cm" in capsys.readouterr().out
+    assert "FR_foot: rises 14.0 cm" in capsys.readouterr().out  # the recipe's 0.5 rad
+    assert main(["reach", "--action-scale", *["0.5", "0.8", "0.8"] * 4]) == 0
+    assert "RL_foot: rises 23.2 cm" in capsys.readouterr().out
     assert main(["reach", "--action-scale", "0.5", "0.8"]) == 2
     assert "lists 2 scales; the robot has 12 joints" in capsys.readouterr().err
