@@ -29,6 +29,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -127,6 +128,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Report(Protocol):
+    def table(self) -> str: ...
+    def to_json(self, path: Path) -> Any: ...
+
+
+def _print_report(report: _Report, json_path: str | None) -> int:
+    """Print a report's table and, if asked, write its JSON (eval, sensitivity, sim2sim)."""
+    print(report.table())
+    if json_path:
+        report.to_json(Path(json_path))
+        print(f"wrote {json_path}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from stairbot.evaluation import evaluate
     from stairbot.training.policy import load_policy, policy_checkpoint
@@ -144,11 +159,7 @@ def _eval(args: argparse.Namespace) -> int:
         overrides["stairs.riser_m"] = args.riser_m
     report = evaluate(policy, env_factory(run.env_preset, overrides), args.episodes, args.seed)
     print(f"policy: {checkpoint}")
-    print(report.table())
-    if args.json:
-        report.to_json(Path(args.json))
-        print(f"wrote {args.json}")
-    return 0
+    return _print_report(report, args.json)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -394,11 +405,7 @@ def _sensitivity(args: argparse.Namespace) -> int:
         processes=args.processes,
         log=print,
     )
-    print(report.table())
-    if args.json:
-        report.to_json(Path(args.json))
-        print(f"wrote {args.json}")
-    return 0
+    return _print_report(report, args.json)
 
 
 def _add_sensitivity(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -477,11 +484,7 @@ def _sim2sim(args: argparse.Namespace) -> int:
         seed=args.seed,
         log=print,
     )
-    print(report.table())
-    if args.json:
-        report.to_json(Path(args.json))
-        print(f"wrote {args.json}")
-    return 0
+    return _print_report(report, args.json)
 
 
 def _add_sim2sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

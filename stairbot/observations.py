@@ -87,7 +87,7 @@ class ObservationLayout:
         """
         value = np.concatenate([raw[term.name] for term in self.terms]) * self.scale
         if self._has_noise and rng is not None:
-            half_width = self.noise * noise_scale
+            half_width = self.noise if noise_scale == 1.0 else self.noise * noise_scale
             value += rng.uniform(-half_width, half_width)
         return np.clip(value, -OBS_CLIP, OBS_CLIP).astype(np.float32)
 

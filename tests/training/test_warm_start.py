@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
 
 from stairbot.cli import main
 from stairbot.config import dump_yaml
@@ -142,6 +143,15 @@ def _critic_state(model: PPO) -> dict[str, torch.Tensor]:
     }
 
 
+def _golden_actions(model: PPO, env: VecNormalize, bundle: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The bundle's golden inputs and `model`'s deterministic actions for them (normalized by `env`)."""
+    with np.load(bundle / "golden.npz") as golden:
+        observations = golden["inputs"].astype(np.float32)
+    env.training = False
+    actions, _ = model.predict(env.normalize_obs(observations), deterministic=True)
+    return observations, actions
+
+
 def test_a_run_started_from_a_bundle_acts_as_the_bundle(pretrained: Path, tmp_path: Path) -> None:
     recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, f"init_from={pretrained}"])
     init = read_warm_start(pretrained, expected_meta(recipe), recipe)
@@ -152,10 +162,7 @@ def test_a_run_started_from_a_bundle_acts_as_the_bundle(pretrained: Path, tmp_pa
         model = build_model(recipe, env, None)
         init.apply(model, env, adaptive_curriculum=True)
         bundle = load_bundle(pretrained, backend="numpy")
-        with np.load(pretrained / "golden.npz") as golden:
-            observations = golden["inputs"].astype(np.float32)
-        env.training = False
-        actions, _ = model.predict(env.normalize_obs(observations), deterministic=True)
+        observations, actions = _golden_actions(model, env, pretrained)
         targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
             actions, -1.0, 1.0
         )
@@ -223,10 +230,7 @@ def test_a_wider_action_scale_keeps_the_bundles_joint_targets(pretrained: Path, 
         log_std_before = model.policy.log_std.detach().clone()
         init.apply(model, env, adaptive_curriculum=True)
         bundle = load_bundle(pretrained, backend="numpy")
-        with np.load(pretrained / "golden.npz") as golden:
-            observations = golden["inputs"].astype(np.float32)
-        env.training = False
-        actions, _ = model.predict(env.normalize_obs(observations), deterministic=True)
+        observations, actions = _golden_actions(model, env, pretrained)
         targets = bundle.metadata.default_joint_pos_rad + np.array(WIDE_CALVES) * actions
         old_targets = np.stack([bundle.act(observation) for observation in observations])
         old_offsets = old_targets - bundle.metadata.default_joint_pos_rad
