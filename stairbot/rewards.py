@@ -54,6 +54,8 @@ class StepContext:
         foot_velocity_fn: returns (F, 3) foot velocities in m/s; called only if a term needs it.
         terrain_pitch_rad: the terrain's mean slope under the base along +x, rad (> 0 rising ahead;
             `Flight.pitch_at`). Default: flat.
+        base_clearance_m: height of the base box's lowest edge above the surface under it, m
+            (`terrain.clearance.base_clearance_m`; < 0: into a riser). Default: far above it.
     """
 
     dt_s: float
@@ -78,6 +80,7 @@ class StepContext:
     succeeded: bool
     foot_velocity_fn: Callable[[], FloatArray]
     terrain_pitch_rad: float = 0.0
+    base_clearance_m: float = math.inf
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -151,6 +154,19 @@ def orientation_to_slope_l2(ctx: StepContext) -> float:
     return gy * gy + pitch_error * pitch_error
 
 
+# Clearance the base should keep above the stairs, m. The shipped policy keeps more in 95 % of its
+# steps up 0.15 m risers and in all its steps down them; its base-contact endings came from below 2 cm.
+BASE_CLEARANCE_MARGIN_M = 0.05
+
+
+def base_clearance_deficit(ctx: StepContext) -> float:
+    """How far the base's lowest edge is below `BASE_CLEARANCE_MARGIN_M` above the stairs under it,
+    m (0 with enough room). It acts before base contact ends the episode: most failed 0.15 m climbs
+    ended with a level trunk's front edge on the next nosing, which no other term sees coming.
+    """
+    return max(0.0, BASE_CLEARANCE_MARGIN_M - ctx.base_clearance_m)
+
+
 def ang_vel_xy_l2(ctx: StepContext) -> float:
     """Roll and pitch rate squared, (rad/s)^2."""
     wx, wy, _ = ctx.base_ang_vel_body_radps.tolist()
@@ -221,6 +237,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         alive,
         orientation_l2,
         orientation_to_slope_l2,
+        base_clearance_deficit,
         ang_vel_xy_l2,
         torque_l2,
         energy,

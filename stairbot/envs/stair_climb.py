@@ -23,6 +23,7 @@ from stairbot.sim.actuators import AppliedTorques
 from stairbot.sim.randomizer import Randomizer
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
 from stairbot.termination import TerminationCheck, TerminationReason
+from stairbot.terrain.clearance import base_clearance_m
 from stairbot.terrain.stairs import Direction, Flight, StairSpec, plan_flight, riser_for_difficulty
 
 FloatArray = NDArray[np.float64]
@@ -381,6 +382,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         )
         # The flight's slope under the base: the orientation reward and the gait info both read it.
         terrain_pitch_rad = flight.pitch_at(float(state.base_pos_m[0]))
+        clearance_m = base_clearance_m(flight, world.base_box, state.base_pos_m, state.rotation)
         ctx = StepContext(
             dt_s=self.dt,
             base_x_m=float(state.base_pos_m[0]),
@@ -404,6 +406,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             succeeded=reason is TerminationReason.SUCCESS,
             foot_velocity_fn=world.foot_velocities,
             terrain_pitch_rad=terrain_pitch_rad,
+            base_clearance_m=clearance_m,
         )
         reward, terms = self.rewards(ctx)
         self._last_action = action64
@@ -419,6 +422,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "direction": flight.direction.value,
             "difficulty": self._difficulty,
             "success": reason is TerminationReason.SUCCESS,
+            "base_clearance_m": clearance_m,
             **self._gait_signals(state, terrain_pitch_rad),
         }
         if self.render_mode == "human":

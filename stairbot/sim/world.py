@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,6 +28,7 @@ from stairbot.randomization import RandomizationSample
 from stairbot.robots.spec import RobotSpec
 from stairbot.sim.actuators import AppliedTorques, MotorActuator, PDActuator, joint_friction_torques
 from stairbot.terrain.build import StairBodies
+from stairbot.terrain.clearance import BaseBox
 from stairbot.terrain.stairs import Flight, StairSpec
 
 FloatArray = NDArray[np.float64]
@@ -159,6 +161,23 @@ def load_robot(client: BulletClient, spec: RobotSpec) -> tuple[int, list[int]]:
     return robot, joints
 
 
+def base_collision_box(client: BulletClient, robot: int) -> BaseBox:
+    """The base link's collision box in the base frame: the shape itself when it is one box (stairdog,
+    A1), else the bounding box of its collision shapes (a mesh chassis), taken as loaded."""
+    shapes = client.getCollisionShapeData(robot, -1)
+    if len(shapes) == 1 and shapes[0][2] == pybullet.GEOM_BOX:
+        _, _, _, size, _, center, orientation = shapes[0]
+        if np.allclose(orientation, (0.0, 0.0, 0.0, 1.0)):
+            return BaseBox(np.asarray(size, dtype=np.float64) / 2.0, np.asarray(center, dtype=np.float64))
+    low, high = (np.asarray(v, dtype=np.float64) for v in client.getAABB(robot, -1))
+    pos, quat = client.getBasePositionAndOrientation(robot)
+    rotation = np.array(client.getMatrixFromQuaternion(quat)).reshape(3, 3)
+    corners = np.array(list(itertools.product(*zip(low, high, strict=True))))  # (8, 3)
+    in_base = (corners - np.asarray(pos)) @ rotation  # R^T (c - p), row-wise
+    lo, hi = in_base.min(axis=0), in_base.max(axis=0)
+    return BaseBox((hi - lo) / 2.0, (hi + lo) / 2.0)
+
+
 def set_collision_groups(client: BulletClient, robot: int, terrain: Sequence[int]) -> None:
     """Robot collides with terrain; rays see terrain only; terrain never collides with terrain."""
     for body in terrain:
@@ -205,6 +224,7 @@ class World:
         # Height-scan rays start above the highest possible stair top.
         self._ray_top_m = self.stairs.max_height_m + 1.0
         self.robot_id, self.joint_ids = load_robot(c, spec)
+        self.base_box = base_collision_box(c, self.robot_id)
         links = self._link_indices()
         self.foot_link_ids = [links[name] for name in spec.foot_links]
         self.thigh_link_ids = frozenset(links[name] for name in spec.thigh_links)
