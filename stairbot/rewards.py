@@ -54,8 +54,9 @@ class StepContext:
         foot_velocity_fn: returns (F, 3) foot velocities in m/s; called only if a term needs it.
         terrain_pitch_rad: the terrain's mean slope under the base along +x, rad (> 0 rising ahead;
             `Flight.pitch_at`). Default: flat.
-        base_clearance_m: height of the base box's lowest edge above the surface under it, m
-            (`terrain.clearance.base_clearance_m`; < 0: into a riser). Default: far above it.
+        base_clearance_fn: returns the height of the base box's lowest edge above the surface under
+            it, m (`terrain.clearance.base_clearance_m`; < 0: into a riser); called only if a term
+            needs it. Default: far above it.
     """
 
     dt_s: float
@@ -80,11 +81,15 @@ class StepContext:
     succeeded: bool
     foot_velocity_fn: Callable[[], FloatArray]
     terrain_pitch_rad: float = 0.0
-    base_clearance_m: float = math.inf
+    base_clearance_fn: Callable[[], float] = lambda: math.inf
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
         return self.foot_velocity_fn()
+
+    @cached_property
+    def base_clearance_m(self) -> float:
+        return self.base_clearance_fn()
 
 
 # ---- terms ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ is at an end of the edge or at a riser edge it passes over: those few points giv
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,6 +45,11 @@ class BaseBox:
         corners = [[(-hx, side * hy, -hz), (hx, side * hy, -hz)] for side in (1.0, -1.0)]
         return np.asarray(corners, dtype=np.float64) + self.center_m
 
+    @cached_property
+    def _bottom_corners_m(self) -> FloatArray:
+        """(4, 3) rows: left rear, left front, right rear, right front (this runs every step)."""
+        return self.bottom_edges_m().reshape(4, 3)
+
 
 def base_clearance_m(
     flight: Flight, box: BaseBox, base_pos_m: FloatArray, base_rotation: FloatArray
@@ -58,21 +64,29 @@ def base_clearance_m(
         base_pos_m: (3,) base position, world frame.
         base_rotation: (3, 3) base-to-world rotation matrix.
     """
-    edges = box.bottom_edges_m() @ base_rotation.T + base_pos_m  # (2, 2, 3), world frame
-    risers = flight.edges_x_m
-    if len(flight.nosing_boxes_m):
-        risers = np.concatenate([risers, flight.nosing_boxes_m[:, 0]])
-    points = [edges.reshape(-1, 3)]  # the four corners
-    for rear, front in edges:
-        lo, hi = sorted((rear[0], front[0]))
-        crossed = risers[(risers > lo) & (risers < hi)]
-        if len(crossed):
-            t = (crossed - rear[0]) / (front[0] - rear[0])
-            at_edge = rear + t[:, None] * (front - rear)
-            for side in (-_EDGE_SIDE_M, _EDGE_SIDE_M):
-                beside = at_edge.copy()
-                beside[:, 0] += side
-                points.append(beside)
+    corners = box._bottom_corners_m @ base_rotation.T + base_pos_m  # (4, 3), world frame
+    rear, front = corners[0::2], corners[1::2]  # (2, 3) each: the left and right bottom edges
+    points = [corners]
+    risers = _riser_x_m(flight)
+    lo, hi = corners[:, 0].min(), corners[:, 0].max()
+    crossed = risers[(risers > lo) & (risers < hi)]
+    if len(crossed):
+        run = front[:, 0] - rear[:, 0]
+        t = (crossed[None, :] - rear[:, :1]) / np.where(run == 0.0, np.inf, run)[:, None]  # (2, k)
+        on_edge = (t > 0.0) & (t < 1.0)
+        at_riser = (rear[:, None, :] + t[:, :, None] * (front - rear)[:, None, :])[on_edge]  # (m, 3)
+        for side in (-_EDGE_SIDE_M, _EDGE_SIDE_M):
+            beside = at_riser.copy()
+            beside[:, 0] += side
+            points.append(beside)
     xyz = np.concatenate(points)
-    surface = flight.height_at(xyz[:, 0], xyz[:, 1], include_nosing=bool(len(flight.nosing_boxes_m)))
+    surface = flight.height_at(xyz[:, 0], include_nosing=bool(len(flight.nosing_boxes_m)))
+    surface[np.abs(xyz[:, 1]) > flight.width_m / 2] = 0.0  # off the side of the flight: the ground
     return float(np.min(xyz[:, 2] - surface))
+
+
+def _riser_x_m(flight: Flight) -> FloatArray:
+    """x of every place the surface steps: the risers and, with nosings, the nosings' front edges."""
+    if len(flight.nosing_boxes_m):
+        return np.concatenate([flight.edges_x_m, flight.nosing_boxes_m[:, 0]])
+    return flight.edges_x_m

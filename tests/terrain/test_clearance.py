@@ -143,3 +143,12 @@ def test_every_robots_base_box_holds_its_base_collision_shapes(robot: str) -> No
     assert np.all(corners[:, :2] > low[:2] - 0.02) and np.all(corners[:, :2] < high[:2] + 0.02)
     assert corners[:, 2].min() == pytest.approx(low[2], abs=0.02)
     env.close()
+
+
+def test_without_the_term_the_clearance_is_neither_worked_out_nor_reported() -> None:
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.15)
+    env.reset(seed=0)
+    assert "base_clearance_deficit" not in env.unwrapped.rewards.names
+    _, _, _, _, info = env.step(np.zeros(12, np.float32))
+    assert "base_clearance_m" not in info and "base_clearance_deficit" not in info["reward_terms"]
+    env.close()
