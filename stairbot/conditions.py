@@ -52,6 +52,8 @@ def condition_overrides(policy_preset: str | Path, condition_preset: str | Path 
             f"non-zero stairs.{' / stairs.'.join(JITTER_KEYS)}: there is nothing to randomize"
         )
     overrides: dict[str, Any] = {f"stairs.{key}": stairs.get(key, 0.0) for key in JITTER_KEYS}
+    # The condition's, not the training's: a policy's env may drop the jitter in a share of episodes.
+    overrides["stairs.regular_fraction"] = stairs.get("regular_fraction", 0.0)
     if randomization is not None:
         overrides["randomization"] = randomization
     elif "randomization" in policy_raw:

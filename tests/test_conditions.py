@@ -49,3 +49,13 @@ def test_record_says_which_condition_it_filmed(tmp_path: Path, capsys: pytest.Ca
     assert ", clean -> " in capsys.readouterr().out
     assert main([*args, "--randomized", "stairs_up_stress"]) == 0
     assert ", randomized as stairs_up_stress -> " in capsys.readouterr().out
+
+
+def test_conditions_set_the_regular_fraction_not_the_training_env() -> None:
+    """A policy trained with `stairs.regular_fraction` is measured on the condition's flights: every
+    randomized flight jittered, every clean one regular."""
+    trained = {"stairs.regular_fraction": 0.5}
+    for randomized in (False, True):
+        condition = {**trained, **direction_condition("stairs_up_randomized", "up", randomized)}
+        config, _ = _config_after_reset("stairs_up_randomized", condition)
+        assert config.stairs.regular_fraction == 0.0

@@ -470,3 +470,27 @@ def test_overspeed_is_charged_beyond_the_commanded_speed_only() -> None:
     assert terms["at the command"] == pytest.approx(0.0, abs=0.02)  # within what one step slows it
     assert terms["2 m/s"] == pytest.approx(weight * (2.0 - command) ** 2, rel=0.15)
     env.close()
+
+
+def test_regular_fraction_drops_the_jitter_in_that_share_of_episodes() -> None:
+    jitter = {"stairs.riser_jitter_m": 0.01, "stairs.tread_jitter_m": 0.02}
+    regular_counts = {}
+    for fraction in (0.0, 0.5, 1.0):
+        env = gym.make(
+            "stairbot/StairClimb-v0", riser_m=0.12, overrides={**jitter, "stairs.regular_fraction": fraction}
+        )
+        regular = 0
+        for seed in range(40):
+            _, info = env.reset(seed=seed)
+            risers, treads = np.array(info["risers_m"]), np.array(info["treads_m"])
+            uniform = np.allclose(risers, 0.12) and np.allclose(treads, 0.30)
+            regular += uniform
+        regular_counts[fraction] = regular
+        env.close()
+    assert regular_counts[0.0] == 0 and regular_counts[1.0] == 40
+    assert 10 <= regular_counts[0.5] <= 30  # ~20 of 40 (binomial sd ~3)
+
+
+def test_regular_fraction_outside_0_1_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"regular_fraction must be in \[0, 1\]"):
+        gym.make("stairbot/StairClimb-v0", overrides={"stairs.regular_fraction": 1.5})
