@@ -207,7 +207,12 @@ def test_randomized_is_deterministic_and_reported_next_to_clean(
     assert block["presets"] == {"up": str(preset), "down": str(preset)}
     # The condition: the preset's jitter and its randomization section (stairs_up's, disabled).
     off = read_env_preset("stairs_up")["randomization"]
-    condition = {"stairs.riser_jitter_m": 0.02, "stairs.tread_jitter_m": 0.04, "randomization": off}
+    condition = {
+        "stairs.riser_jitter_m": 0.02,
+        "stairs.tread_jitter_m": 0.04,
+        "stairs.regular_fraction": 0.0,
+        "randomization": off,
+    }
     assert off["enabled"] is False and block["overrides"] == {"up": condition, "down": condition}
     assert [(c["condition"], c["direction"]) for c in first["cells"]] == [("clean", "up"), ("clean", "down")]
     assert [(c["condition"], c["direction"]) for c in block["cells"]] == [
@@ -250,17 +255,20 @@ def test_clean_turns_randomization_and_jitter_off(tmp_path: Path) -> None:
     assert conditions.condition_overrides(trained, None) == {
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
+        "stairs.regular_fraction": 0.0,
         "randomization": {"enabled": False},
     }
     assert conditions.condition_overrides(tmp_path / "condition.yaml", None) == {  # no such section
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
+        "stairs.regular_fraction": 0.0,
     }
     condition = _condition_preset(tmp_path, "extends: stairs_up\nrandomization:\n  enabled: true\n")
     overrides = conditions.condition_overrides(trained, condition)
     assert overrides == {
         "stairs.riser_jitter_m": 0.0,
         "stairs.tread_jitter_m": 0.0,
+        "stairs.regular_fraction": 0.0,
         "randomization": {**read_env_preset("stairs_up")["randomization"], "enabled": True},
     }
     with pytest.raises(ConfigError, match="there is nothing to randomize"):
