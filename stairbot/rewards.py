@@ -159,8 +159,9 @@ def orientation_to_slope_l2(ctx: StepContext) -> float:
     return gy * gy + pitch_error * pitch_error
 
 
-# Clearance the base should keep above the stairs, m. The shipped policy keeps more in 95 % of its
-# steps up 0.15 m risers and in all its steps down them; its base-contact endings came from below 2 cm.
+# Clearance the base should keep above the stairs, m. In 8 clean episodes per case the finetune6
+# policy kept more in 95 % of its steps up 0.15 m risers and in 99 % down them; in the last 10 steps
+# of its base-contact endings the gap had been down to -0.2 to 3.8 cm.
 BASE_CLEARANCE_MARGIN_M = 0.05
 
 
