@@ -19,7 +19,14 @@ from stairbot.errors import StairbotError
 from stairbot.robots.spec import RobotSpec, load_robot_spec
 from stairbot.sim.actuators import PDActuator
 from stairbot.sim2sim.mujoco_world import TERRAIN_GROUP, ContactSettings, MujocoWorld, effective_friction
-from stairbot.sim2sim.runner import Physics, PyBulletPhysics, run_sim2sim
+from stairbot.sim2sim.runner import (
+    EpisodeOutcome,
+    Physics,
+    PyBulletPhysics,
+    Sim2SimReport,
+    SimulatorSummary,
+    run_sim2sim,
+)
 from stairbot.terrain.stairs import Flight, StairSpec, plan_flight
 
 
@@ -176,6 +183,39 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sim2sim")
     trainer.train(load_recipe("ppo_stairs", list(PPO_TINY)), root / "run")
     return export_run(root / "run", root / "bundle")
+
+
+def _report(pybullet: list[bool], mujoco: list[bool]) -> Sim2SimReport:
+    """A report of these per-seed successes (seeds 0..n-1), as run_sim2sim assembles one."""
+
+    def summary(name: str, successes: list[bool]) -> SimulatorSummary:
+        results = [
+            EpisodeOutcome(i, ok, 6 if ok else 3, 6, "success" if ok else "fall", 100)
+            for i, ok in enumerate(successes)
+        ]
+        return SimulatorSummary.from_results(name, results, wall_s=1.0)
+
+    n = len(pybullet)
+    return Sim2SimReport(
+        "b", "up", 0.1, 6, 0.5, n, 0, summary("pybullet", pybullet), summary("mujoco", mujoco)
+    )
+
+
+def test_success_difference_interval_is_paired_by_seed() -> None:
+    # Per-seed differences 0, -1, 0, +1: mean 0, sample sd sqrt(2/3), half width 1.96 sd / 2.
+    report = _report([True, True, True, False], [True, False, True, True])
+    low, high = report.success_difference_ci95_points or (np.nan, np.nan)
+    half = 100 * 1.96 * np.sqrt(2 / 3) / 2
+    assert (low, high) == pytest.approx((-half, half))
+    assert report.discordant_episodes == (1, 1)
+    assert "95 % interval -80 to +80; 1 seeds only PyBullet finished, 1 only MuJoCo" in report.table()
+    # Same successes and failures on every seed: no spread, however many episodes.
+    same = _report([True, False] * 10, [True, False] * 10)
+    assert same.success_difference_ci95_points == pytest.approx((0.0, 0.0))
+    # One seed has no spread to measure.
+    single = _report([True], [False])
+    assert single.success_difference_ci95_points is None
+    assert json.loads(single.to_json())["episodes_only_pybullet_succeeded"] == 1
 
 
 @pytest.mark.slow

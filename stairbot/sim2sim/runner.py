@@ -208,8 +208,46 @@ class Sim2SimReport:
     def success_difference_points(self) -> float:
         return 100.0 * (self.mujoco.success_rate - self.pybullet.success_rate)
 
+    @property
+    def discordant_episodes(self) -> tuple[int, int]:
+        """(episodes only PyBullet's robot finished, episodes only MuJoCo's finished)."""
+        pairs = list(zip(self.pybullet.results, self.mujoco.results, strict=True))
+        return (
+            sum(pb.success and not mj.success for pb, mj in pairs),
+            sum(mj.success and not pb.success for pb, mj in pairs),
+        )
+
+    @property
+    def success_difference_ci95_points(self) -> tuple[float, float] | None:
+        """95 % interval of `success_difference_points`, paired by seed; None under 2 episodes.
+
+        Both simulators run the same seeds, so the per-episode differences (MuJoCo success - PyBullet
+        success, each -1, 0 or 1) are what vary: mean +- 1.96 standard errors of their mean (normal
+        approximation; read it as rough below ~30 episodes). At 20 episodes and 90 % success on both
+        sides the interval is about +-19 points wide, so a 15-point target needs many more episodes.
+        """
+        n = self.episodes
+        if n < 2:
+            return None
+        diffs = np.array(
+            [
+                float(mj.success) - float(pb.success)
+                for pb, mj in zip(self.pybullet.results, self.mujoco.results, strict=True)
+            ]
+        )
+        half = 1.96 * float(diffs.std(ddof=1)) / math.sqrt(n)
+        mean = float(diffs.mean())
+        return 100.0 * (mean - half), 100.0 * (mean + half)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "success_difference_points": self.success_difference_points}
+        only_pybullet, only_mujoco = self.discordant_episodes
+        return {
+            **asdict(self),
+            "success_difference_points": self.success_difference_points,
+            "success_difference_ci95_points": self.success_difference_ci95_points,
+            "episodes_only_pybullet_succeeded": only_pybullet,
+            "episodes_only_mujoco_succeeded": only_mujoco,
+        }
 
     def to_json(self, path: Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -241,9 +279,16 @@ class Sim2SimReport:
                 f"stairs {self.direction}, {self.num_steps} risers of {self.riser_m:.3f} m, command "
                 f"{self.forward_speed_mps:.2f} m/s, {self.episodes} episodes ({seeds})",
                 *lines,
-                f"success difference (MuJoCo - PyBullet): {self.success_difference_points:+.0f} points",
+                f"success difference (MuJoCo - PyBullet): {self.success_difference_points:+.0f} points"
+                + self._difference_detail(),
             ]
         )
+
+    def _difference_detail(self) -> str:
+        only_pybullet, only_mujoco = self.discordant_episodes
+        interval = self.success_difference_ci95_points
+        bounds = "" if interval is None else f"95 % interval {interval[0]:+.0f} to {interval[1]:+.0f}; "
+        return f" ({bounds}{only_pybullet} seeds only PyBullet finished, {only_mujoco} only MuJoCo)"
 
 
 def run_episode(
@@ -345,7 +390,7 @@ def run_sim2sim(
     bundle: str | Path,
     *,
     riser_m: float | None = None,
-    episodes: int = 10,
+    episodes: int = 50,
     direction: str | None = None,
     seed: int = 0,
     max_steps: int = MAX_EPISODE_STEPS,
