@@ -45,12 +45,12 @@ train: install
 	@echo "results: $(RUN) (eval.json, episodes.csv, evaluations.csv; tensorboard --logdir $(RUN)/tb)"
 
 lint: install-dev
-	$(BIN)/ruff check stairbot tests
-	$(BIN)/ruff format --check stairbot tests
+	$(BIN)/ruff check stairbot tests notebooks
+	$(BIN)/ruff format --check stairbot tests notebooks
 
 format: install-dev
-	$(BIN)/ruff format stairbot tests
-	$(BIN)/ruff check --fix stairbot tests
+	$(BIN)/ruff format stairbot tests notebooks
+	$(BIN)/ruff check --fix stairbot tests notebooks
 
 typecheck: install-dev
 	$(BIN)/mypy
