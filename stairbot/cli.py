@@ -4,8 +4,8 @@ stairbot train RECIPE [--timesteps N] [--seed S] [--n-envs K] [--out DIR] [--ini
                [key.path=value ...]
 stairbot train --resume RUN_DIR [--timesteps N]
 stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed S] [--json FILE]
-              [--checkpoint best|latest]
-stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest]
+              [--checkpoint best|latest|step_N]
+stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
@@ -34,6 +34,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from stairbot.errors import StairbotError
+
+CHECKPOINT_HELP = (
+    "which model: best (default; the latest if the run has no best yet), latest, or a kept "
+    "checkpoint's folder name under RUN_DIR/checkpoints (e.g. step_000001000000)"
+)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -541,15 +546,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--direction", choices=("up", "down"), help="default: the run's env preset's")
     evaluation.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     evaluation.add_argument("--json", help="also write the report as JSON to this file")
-    evaluation.add_argument(
-        "--checkpoint", choices=("best", "latest"), default="best", help="which model (default best)"
-    )
+    evaluation.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     evaluation.set_defaults(func=_eval)
 
     export = sub.add_parser("export", help="export a run's policy as an ONNX/TorchScript bundle")
     export.add_argument("run_dir")
     export.add_argument("--out", required=True, help="bundle directory to create")
-    export.add_argument("--checkpoint", choices=("best", "latest"), default="best")
+    export.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     export.set_defaults(func=_export)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")

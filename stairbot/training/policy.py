@@ -34,14 +34,23 @@ class SB3Policy:
 
 
 def policy_checkpoint(run_dir: Path, which: str = "best") -> Path:
-    """The checkpoint to act with: `best` (falls back to the latest) or `latest`."""
+    """The checkpoint to act with: `best` (falls back to the latest), `latest`, or one checkpoint of
+    the run by its folder name under `checkpoints/` (e.g. `step_000001000000`)."""
     best = run_dir / "best"
     if which == "best" and best.is_dir():
         return best
     checkpoints = list_checkpoints(run_dir)
-    if not checkpoints:
-        raise CheckpointError(f"{run_dir} has no checkpoint yet (looked in {run_dir / 'checkpoints'})")
-    return checkpoints[-1]
+    if which in ("best", "latest"):
+        if not checkpoints:
+            raise CheckpointError(f"{run_dir} has no checkpoint yet (looked in {run_dir / 'checkpoints'})")
+        return checkpoints[-1]
+    named = [c for c in checkpoints if c.name == which]
+    if not named:
+        kept = ", ".join(c.name for c in checkpoints) or "none"
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint {which!r}: use best, latest or one of the kept checkpoints ({kept})"
+        )
+    return named[0]
 
 
 def load_policy(checkpoint: Path) -> SB3Policy:

@@ -69,6 +69,19 @@ def test_eval_riser_override_and_latest_checkpoint(
     assert f"policy: {ppo_run.path / 'checkpoints' / 'step_000000000256'}" in capsys.readouterr().out
 
 
+def test_eval_of_a_named_checkpoint(
+    ppo_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = _eval(ppo_run.path, tmp_path / "r.json", "--checkpoint", "step_000000000256")
+    assert code == 0
+    assert f"policy: {ppo_run.path / 'checkpoints' / 'step_000000000256'}" in capsys.readouterr().out
+    code, _ = _eval(ppo_run.path, tmp_path / "missing.json", "--checkpoint", "step_000000009999")
+    assert code == 2 and not (tmp_path / "missing.json").exists()
+    err = capsys.readouterr().err
+    assert "no checkpoint 'step_000000009999'" in err
+    assert "use best, latest or one of the kept checkpoints (" in err and "step_000000000256)" in err
+
+
 def test_eval_of_a_sac_run(sac_run: TrainedRun, tmp_path: Path) -> None:
     code, report = _eval(sac_run.path, tmp_path / "sac.json", "--seed", "5")
     assert code == 0
