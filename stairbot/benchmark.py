@@ -49,6 +49,7 @@ from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError
 from stairbot.evaluation import FALL_REASONS, EvalReport, evaluate
 from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.stats import wilson_interval
 from stairbot.terrain.stairs import MAX_RISER_M, MIN_TREAD_M
 from stairbot.training.vec import env_factory
 
@@ -73,6 +74,8 @@ CSV_COLUMNS = (
     "riser_m",
     "episodes",
     "success_rate",
+    "success_ci95_low",
+    "success_ci95_high",
     "steps_climbed",
     "falls",
     "falls_per_episode",
@@ -152,6 +155,19 @@ class CellResult:
             pitch_to_slope_deg=report.pitch_to_slope_deg,
             endings=dict(Counter(r.termination_reason for r in report.results)),
         )
+
+    @property
+    def successes(self) -> int:
+        return round(self.success_rate * self.episodes)
+
+    @property
+    def success_ci95_low(self) -> float:
+        """Lower end of the success rate's 95 % Wilson interval (`stairbot.stats.wilson_interval`)."""
+        return wilson_interval(self.successes, self.episodes)[0]
+
+    @property
+    def success_ci95_high(self) -> float:
+        return wilson_interval(self.successes, self.episodes)[1]
 
     def row(self) -> dict[str, Any]:
         """The JSON / CSV fields (plain types); `ended_<reason>` from `endings` (0 where absent)."""

@@ -23,6 +23,7 @@ from stairbot.cli import main
 from stairbot.envs.config import read_env_preset
 from stairbot.errors import ConfigError
 from stairbot.paths import resolve_preset
+from stairbot.stats import wilson_interval
 from stairbot.training import trainer
 from stairbot.training.recipe import load_recipe
 from stairbot.training.vec import env_factory
@@ -77,6 +78,9 @@ def _check_report(data: dict) -> None:
         assert sum(endings.values()) == cell["episodes"]  # every episode ends one way
         assert endings["success"] == round(cell["success_rate"] * 2)
         assert endings["fall"] + endings["base_contact"] + endings["thigh_contact"] == cell["falls"]
+        low, high = wilson_interval(endings["success"], 2)
+        assert (cell["success_ci95_low"], cell["success_ci95_high"]) == pytest.approx((low, high))
+        assert low <= cell["success_rate"] <= high
     assert set(data["summary"]) == {"up", "down"}
     for summary in data["summary"].values():
         assert set(summary) == SUMMARY_KEYS
