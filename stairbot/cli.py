@@ -504,7 +504,7 @@ def _add_sim2sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         type=int,
         default=50,
         help="seeded episodes per simulator (default 50: the difference's 95%% interval is about "
-        "+-10 points at 90%% success; at 20 episodes it is about +-19)",
+        "+-12 points at 90%% success; at 20 episodes it is about +-19)",
     )
     parser.add_argument("--direction", choices=("up", "down"), help="default: the bundle's env.yaml")
     parser.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")

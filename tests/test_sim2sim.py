@@ -27,6 +27,7 @@ from stairbot.sim2sim.runner import (
     SimulatorSummary,
     run_sim2sim,
 )
+from stairbot.stats import Z_95
 from stairbot.terrain.stairs import Flight, StairSpec, plan_flight
 
 
@@ -205,7 +206,7 @@ def test_success_difference_interval_is_paired_by_seed() -> None:
     # Per-seed differences 0, -1, 0, +1: mean 0, sample sd sqrt(2/3), half width 1.96 sd / 2.
     report = _report([True, True, True, False], [True, False, True, True])
     low, high = report.success_difference_ci95_points or (np.nan, np.nan)
-    half = 100 * 1.96 * np.sqrt(2 / 3) / 2
+    half = 100 * Z_95 * np.sqrt(2 / 3) / 2
     assert (low, high) == pytest.approx((-half, half))
     assert report.discordant_episodes == (1, 1)
     assert "95 % interval -80 to +80; 1 seeds only PyBullet finished, 1 only MuJoCo" in report.table()

@@ -53,6 +53,7 @@ from stairbot.errors import ConfigError, StairbotError
 from stairbot.evaluation import FALL_REASONS
 from stairbot.robots.spec import RobotSpec
 from stairbot.sim.world import World
+from stairbot.stats import paired_difference_interval
 from stairbot.termination import TerminationCheck, TerminationReason
 from stairbot.terrain.stairs import Flight
 
@@ -219,25 +220,13 @@ class Sim2SimReport:
 
     @property
     def success_difference_ci95_points(self) -> tuple[float, float] | None:
-        """95 % interval of `success_difference_points`, paired by seed; None under 2 episodes.
-
-        Both simulators run the same seeds, so the per-episode differences (MuJoCo success - PyBullet
-        success, each -1, 0 or 1) are what vary: mean +- 1.96 standard errors of their mean (normal
-        approximation; read it as rough below ~30 episodes). At 20 episodes and 90 % success on both
-        sides the interval is about +-19 points wide, so a 15-point target needs many more episodes.
-        """
-        n = self.episodes
-        if n < 2:
-            return None
-        diffs = np.array(
-            [
-                float(mj.success) - float(pb.success)
-                for pb, mj in zip(self.pybullet.results, self.mujoco.results, strict=True)
-            ]
+        """95 % interval of `success_difference_points`, paired by seed
+        (`stairbot.stats.paired_difference_interval`); None under 2 episodes. At 20 episodes and 90 %
+        success the interval is about +-19 points wide: too wide to check a 15-point target."""
+        interval = paired_difference_interval(
+            [r.success for r in self.pybullet.results], [r.success for r in self.mujoco.results]
         )
-        half = 1.96 * float(diffs.std(ddof=1)) / math.sqrt(n)
-        mean = float(diffs.mean())
-        return 100.0 * (mean - half), 100.0 * (mean + half)
+        return None if interval is None else (100.0 * interval[0], 100.0 * interval[1])
 
     def to_dict(self) -> dict[str, Any]:
         only_pybullet, only_mujoco = self.discordant_episodes
