@@ -44,13 +44,13 @@ def policy_checkpoint(run_dir: Path, which: str = "best") -> Path:
         if not checkpoints:
             raise CheckpointError(f"{run_dir} has no checkpoint yet (looked in {run_dir / 'checkpoints'})")
         return checkpoints[-1]
-    named = [c for c in checkpoints if c.name == which]
-    if not named:
+    named = run_dir / "checkpoints" / which
+    if named not in checkpoints:
         kept = ", ".join(c.name for c in checkpoints) or "none"
         raise CheckpointError(
             f"{run_dir} has no checkpoint {which!r}: use best, latest or one of the kept checkpoints ({kept})"
         )
-    return named[0]
+    return named
 
 
 def load_policy(checkpoint: Path) -> SB3Policy:
