@@ -63,6 +63,16 @@ KNOWN_TERMS = (
     "last_action",
     "gait_phase",
     "height_scan",
+    "proprio_history",
+)
+# One proprio_history frame repeats these terms of an earlier observation (its first entries).
+HISTORY_FRAME_TERMS = (
+    "base_ang_vel",
+    "projected_gravity",
+    "command",
+    "joint_pos",
+    "joint_vel",
+    "last_action",
 )
 
 F32 = NDArray[np.float32]
@@ -125,6 +135,7 @@ class BundleMetadata:
         files: {file name: expected SHA-256 hex digest}.
         gait_frequency_hz, gait_calf_swing_rad: the trot generator (`TrotGenerator`) the policy's
             targets ride on; None for a policy of plain joint targets.
+        history_steps: H, the earlier observations the proprio_history term repeats (0: none).
     """
 
     raw: Mapping[str, Any]
@@ -155,10 +166,16 @@ class BundleMetadata:
     files: Mapping[str, str]
     gait_frequency_hz: float | None = None
     gait_calf_swing_rad: float | None = None
+    history_steps: int = 0
 
     @property
     def num_joints(self) -> int:
         return len(self.joint_names)
+
+    @property
+    def history_frame_size(self) -> int:
+        """F, the entries of one proprio_history frame: 9 + 3 J."""
+        return 9 + 3 * self.num_joints
 
     @property
     def num_scan_points(self) -> int:
@@ -200,6 +217,13 @@ class BundleMetadata:
                 raise BundleError(f"{METADATA_FILE}: height_scan order {scan['order']!r} is not x-major")
             speeds = _key(raw, "observation.command.forward_speed_mps")
             gait = _key(raw, "action").get("gait")  # absent in bundles without the gait prior
+            history = _key(raw, "observation").get("history")  # absent in bundles without one
+            if history is not None and list(history.get("frame_terms", [])) != list(HISTORY_FRAME_TERMS):
+                raise BundleError(
+                    f"{METADATA_FILE}: observation.history frame_terms {history.get('frame_terms')!r} are "
+                    f"not {list(HISTORY_FRAME_TERMS)}; use the deploy.py that ships with the exporting "
+                    "stairbot"
+                )
             if gait is not None and gait.get("type") != "trot":
                 raise BundleError(f"{METADATA_FILE}: action.gait type {gait.get('type')!r} is not 'trot'")
             meta = cls(
@@ -231,6 +255,7 @@ class BundleMetadata:
                 files={str(name): str(entry["sha256"]) for name, entry in _key(raw, "files").items()},
                 gait_frequency_hz=None if gait is None else float(gait["frequency_hz"]),
                 gait_calf_swing_rad=None if gait is None else float(gait["calf_swing_rad"]),
+                history_steps=0 if history is None else int(history["steps"]),
             )
         except BundleError:
             raise
@@ -559,6 +584,7 @@ class BundlePolicy:
         self._clip = np.float32(metadata.action_clip)
         self.golden_max_error_rad = math.nan
         self.last_action = np.zeros(metadata.num_joints, np.float32)
+        self.episodes = 0  # reset() calls: an ObservationBuilder forgets its history when it grows
         self.steps = 0
         self.nonfinite_inputs = 0
         self.consecutive_nonfinite_inputs = 0
@@ -749,10 +775,11 @@ class BundlePolicy:
         return targets
 
     def reset(self) -> None:
-        """Start a new episode: last_action = 0 and the gait clock at phase 0 (as the env does at
-        reset); counters are kept."""
+        """Start a new episode: last_action = 0, the gait clock at phase 0 (as the env does at
+        reset) and, for its ObservationBuilder, no observation history; counters are kept."""
         self.last_action = np.zeros(self.num_joints, np.float32)
         self.consecutive_nonfinite_inputs = 0
+        self.episodes += 1
         if self.gait is not None:
             self.gait.reset()
 
@@ -853,8 +880,11 @@ class ObservationBuilder:
 
     Built from a BundlePolicy: the layout (term order, sizes, scales, clip), the default pose, the
     nominal base height, the height-scan grid and the heading controller all come from policy.json.
-    The last_action term is read from `policy.last_action`, which `policy.act` updates, so there is
-    nothing to remember between calls; call `policy.reset()` when a new run starts.
+    The last_action term is read from `policy.last_action`, which `policy.act` updates. A policy with
+    a proprio_history term sees the first entries of its previous observations: the builder keeps
+    the observations it built, so call `build` exactly once per control period, for the
+    observation you pass to `policy.act`. Call `policy.reset()` when a new run starts: it zeroes the
+    last action and the builder forgets its history (the env starts every episode so).
 
     Each term is `raw * scale`, then the whole vector is clipped to +-observation_clip, float32:
 
@@ -866,6 +896,12 @@ class ObservationBuilder:
         last_action        policy.last_action
         gait_phase         policy.gait.observation(): (sin, cos) of the trot clock (gait policies)
         height_scan        clip(scan_heights_m + nominal_base_height_m, -1, 1)
+        proprio_history    the first F = 9 + 3 J entries (HISTORY_FRAME_TERMS, already scaled
+                           and clipped) of the previous H built observations, newest first, scale 1;
+                           the first observation after reset repeats its own frame H times
+
+    A non-finite signal in one observation reaches the next H through the history: `policy.act`
+    answers each of them with the stand pose until the bad frame has left the history.
 
     Height scan: `scan_heights_m` (P,) is the terrain height at each scan point MINUS the base height,
     m (about -nominal_base_height_m on flat ground): subtract the base z of the state estimate from
@@ -879,6 +915,9 @@ class ObservationBuilder:
         meta = policy.metadata
         self.metadata = meta
         j, p = meta.num_joints, meta.num_scan_points
+        has_history = any(t.name == "proprio_history" for t in meta.observation_terms)
+        if has_history and meta.history_steps == 0:
+            raise BundleError(f"{METADATA_FILE}: a proprio_history term but no observation.history")
         sizes = {
             "base_ang_vel": 3,
             "projected_gravity": 3,
@@ -888,6 +927,7 @@ class ObservationBuilder:
             "last_action": j,
             "gait_phase": 2,
             "height_scan": p,
+            "proprio_history": meta.history_steps * meta.history_frame_size,
         }
         for term in meta.observation_terms:
             if term.name not in sizes:
@@ -911,6 +951,11 @@ class ObservationBuilder:
         self._scale = np.zeros(meta.observation_size)
         for term in meta.observation_terms:
             self._scale[term.slice] = term.scale
+        # (H, F) the frames of the previous observations, newest first (see `build`).
+        self._history = np.zeros(
+            (meta.history_steps if has_history else 0, meta.history_frame_size), np.float32
+        )
+        self._history_episode = -1  # the policy.episodes the history belongs to (-1: none yet)
 
     # ---- commands and scan points ----
 
@@ -956,7 +1001,8 @@ class ObservationBuilder:
         command: ArrayLike,
         scan_heights_m: ArrayLike | None = None,
     ) -> dict[str, F64]:
-        """Each term's raw (unscaled) value, float64, by name; shapes validated (ValueError)."""
+        """Each term's raw (unscaled) value, float64, by name; shapes validated (ValueError). The
+        proprio_history term is not among them: `build` fills it from the observations it built."""
         meta = self.metadata
         j = meta.num_joints
         raw = {
@@ -969,6 +1015,7 @@ class ObservationBuilder:
         }
         if self.policy.gait is not None:
             raw["gait_phase"] = self.policy.gait.observation()
+
         if self.has_height_scan:
             if scan_heights_m is None:
                 raise ValueError(
@@ -1011,12 +1058,26 @@ class ObservationBuilder:
             command=command,
             scan_heights_m=scan_heights_m,
         )
-        value = np.empty(self.metadata.observation_size)
+        value = np.zeros(self.metadata.observation_size)
         for term in self.metadata.observation_terms:
-            value[term.slice] = raw[term.name]
+            if term.name != "proprio_history":
+                value[term.slice] = raw[term.name]
         clip = self.metadata.observation_clip
         with np.errstate(invalid="ignore"):
-            return np.clip(value * self._scale, -clip, clip).astype(np.float32)
+            observation = np.clip(value * self._scale, -clip, clip).astype(np.float32)
+        if len(self._history):
+            self._push_history(observation)
+        return observation
+
+    def _push_history(self, observation: F32) -> None:
+        """Write the history into `observation` and push the observation's own frame onto it."""
+        frame = observation[: self.metadata.history_frame_size]
+        if self._history_episode != self.policy.episodes:  # the first observation of an episode
+            self._history_episode = self.policy.episodes
+            self._history[:] = frame
+        observation[self.metadata.term("proprio_history").slice] = self._history.reshape(-1)
+        self._history[1:] = self._history[:-1]
+        self._history[0] = frame
 
 
 def _vector(value: ArrayLike, size: int, name: str) -> F64:

@@ -19,6 +19,23 @@ FloatArray = NDArray[np.float64]
 
 OBS_CLIP = 100.0  # after scaling; only guards against blow-ups
 
+# The terms one frame of the proprioceptive history repeats: the first six of every layout, so a
+# frame is the observation's first `history_frame_size(J)` entries.
+HISTORY_FRAME_TERMS = (
+    "base_ang_vel",
+    "projected_gravity",
+    "command",
+    "joint_pos",
+    "joint_vel",
+    "last_action",
+)
+HISTORY_TERM = "proprio_history"
+
+
+def history_frame_size(num_joints: int) -> int:
+    """Entries in one history frame: 3 + 3 + 3 + 3 J for a robot with J joints."""
+    return 9 + 3 * num_joints
+
 
 @dataclass(frozen=True)
 class ObsTerm:
@@ -118,10 +135,10 @@ class ObservationLayout:
 
 
 def observation_layout(
-    num_joints: int, height_scan_points: int = 0, *, gait_phase: bool = False
+    num_joints: int, height_scan_points: int = 0, *, gait_phase: bool = False, history_steps: int = 0
 ) -> ObservationLayout:
     """The StairClimb observation layout for a robot with `num_joints` joints (with the gait
-    prior's phase block when `gait_phase`)."""
+    prior's phase block when `gait_phase`, and the previous `history_steps` frames last)."""
     terms = [
         ObsTerm("base_ang_vel", 3, 0.25, description="base angular velocity, base frame, rad/s"),
         ObsTerm("projected_gravity", 3, 1.0, description="unit gravity vector in the base frame"),
@@ -142,4 +159,51 @@ def observation_layout(
                 "on the scan grid (x-major), clipped to [-1, 1] m",
             )
         )
+    if history_steps:
+        terms.append(
+            ObsTerm(
+                HISTORY_TERM,
+                history_steps * history_frame_size(num_joints),
+                1.0,
+                description=f"the first six terms ({', '.join(HISTORY_FRAME_TERMS)}) of the previous "
+                f"{history_steps} observations as the policy saw them (scaled, with their noise), "
+                "newest first; an episode's first observation repeats its own",
+            )
+        )
     return ObservationLayout(terms)
+
+
+class ObservationHistory:
+    """The last H frames of the observations a policy saw, which the next observation repeats.
+
+    A frame is an observation's first F entries (`HISTORY_FRAME_TERMS`, already scaled and noisy), so
+    the history adds no noise of its own and a robot rebuilds it from the vectors it fed the policy.
+    Slip, a payload or a slow motor show over a few steps (commanded versus reached joint motion),
+    not in one frame: a memoryless policy cannot tell slippery steps from dry ones before it slips.
+
+    Attributes:
+        frames: (H, F) float32, newest first.
+    """
+
+    def __init__(self, steps: int, frame_size: int) -> None:
+        if steps < 1 or frame_size < 1:
+            raise ValueError(f"history needs steps >= 1 and frame_size >= 1, got {steps}, {frame_size}")
+        self.frames = np.zeros((steps, frame_size), np.float32)
+        self._empty = True
+
+    def reset(self) -> None:
+        """Forget the frames: the next observation starts a new episode."""
+        self._empty = True
+
+    def fill(self, observation: NDArray[np.float32], history: slice) -> None:
+        """Write the history into `observation[history]` (H * F,), then push its own first frame.
+
+        The first observation after `reset` sees its own frame H times.
+        """
+        frame = observation[: self.frames.shape[1]]
+        if self._empty:
+            self.frames[:] = frame
+            self._empty = False
+        observation[history] = self.frames.reshape(-1)
+        self.frames[1:] = self.frames[:-1]
+        self.frames[0] = frame

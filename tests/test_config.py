@@ -58,6 +58,8 @@ def test_unknown_top_level_section(tmp_path) -> None:
         ("curriculum.difficulty=1.5", r"curriculum\.difficulty must be in \[0, 1\]"),
         ("control.action_scale_rad=[0.5, -0.1]", r"control\.action_scale_rad\[1\] must be in \(0, 2\]"),
         ("control.action_scale_rad=fast", r"control\.action_scale_rad must be a number"),
+        ("observation.history_steps=-1", r"observation\.history_steps must be in \[0, 50\]"),
+        ("observation.history_steps=2.5", r"observation\.history_steps must be an integer"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_range(override: str, message: str) -> None:

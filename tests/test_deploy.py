@@ -31,6 +31,7 @@ import torch
 from stairbot import deploy
 from stairbot.deploy import (
     BundleError,
+    BundleMetadata,
     BundlePolicy,
     EmergencyStop,
     FixedRateLoop,
@@ -114,17 +115,26 @@ def gait_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 
 
 @pytest.fixture(scope="module")
+def history_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """The same tiny run observing its previous three observations (the proprio_history term)."""
+    root = tmp_path_factory.mktemp("deploy-history")
+    recipe = load_recipe("ppo_stairs", [*TINY_PPO, "env.observation.history_steps=3"])
+    trainer.train(recipe, root / "run")
+    export_run(root / "run", root / "bundle")
+    return Exported(root / "run", recipe, root / "bundle", load_policy(policy_checkpoint(root / "run")))
+
+
+@pytest.fixture(scope="module")
 def policy(exported: Exported) -> BundlePolicy:
     return load_bundle(exported.bundle)
 
 
-@pytest.fixture(params=["joint_targets", "gait_prior"])
+@pytest.fixture(params=["joint_targets", "gait_prior", "history"])
 def action_space(request: pytest.FixtureRequest) -> tuple[Exported, BundlePolicy]:
-    """Each action space in turn: the plain bundle, then one trained with the gait prior."""
-    if request.param == "joint_targets":
-        exported: Exported = request.getfixturevalue("exported")
-    else:
-        exported = request.getfixturevalue("gait_exported")
+    """Each kind of bundle in turn: the plain one, one trained with the gait prior, one that
+    observes its previous observations."""
+    fixture = {"joint_targets": "exported", "gait_prior": "gait_exported", "history": "history_exported"}
+    exported: Exported = request.getfixturevalue(fixture[request.param])
     return exported, load_bundle(exported.bundle)
 
 
@@ -428,6 +438,46 @@ def test_observation_builder_validates_inputs(policy: BundlePolicy) -> None:
     assert builder.yaw_rate_command(0.2) == pytest.approx(-0.2)
     assert builder.yaw_rate_command(3.0) == -1.0
     assert builder.yaw_rate_command(3.0, target_yaw_rad=-3.0) == pytest.approx(2 * math.pi - 6.0)
+
+
+def test_observation_history_carries_a_bad_frame_for_its_length_then_forgets_it(
+    history_exported: Exported, tmp_path: Path
+) -> None:
+    policy = load_bundle(history_exported.bundle)
+    meta = policy.metadata
+    assert (meta.history_steps, meta.raw["observation"]["history"]["frame_size"]) == (3, 45)
+    assert "keep the first 45 floats of each obs" in (history_exported.bundle / "policy.h").read_text()
+    builder = policy.observation_builder()
+    signals: dict[str, Any] = {
+        "imu_quat_xyzw": [0.0, 0.0, 0.0, 1.0],
+        "gyro_radps": np.zeros(3),
+        "joint_pos_rad": policy.default_joint_pos_rad,
+        "joint_vel_radps": np.zeros(policy.num_joints),
+        "command": [0.5, 0.0, 0.0],
+        "scan_heights_m": np.full(meta.num_scan_points, -meta.nominal_base_height_m),
+    }
+    history = meta.term("proprio_history").slice
+    policy.reset()
+    first = builder.build(**signals)
+    np.testing.assert_array_equal(first[history], np.tile(first[:45], 3))  # its own frame, three times
+    policy.act(first)
+    policy.act(builder.build(**{**signals, "imu_quat_xyzw": np.zeros(4)}))  # a broken IMU reading
+    stand_answers = 0
+    for _ in range(5):
+        obs = builder.build(**signals)
+        before = policy.nonfinite_inputs
+        policy.act(obs)
+        stand_answers += policy.nonfinite_inputs - before
+    assert stand_answers == 3  # the bad frame sat in the history for three observations
+    policy.reset()  # a new episode: the history starts again from the next observation
+    fresh = builder.build(**signals)
+    np.testing.assert_array_equal(fresh[history], np.tile(fresh[:45], 3))
+
+    bundle = Path(shutil.copytree(history_exported.bundle, tmp_path / "bundle"))
+    _edit_metadata(bundle, lambda raw: raw["observation"].update(history=None))
+    edited = BundleMetadata.from_json(json.loads((bundle / "policy.json").read_text()))
+    with pytest.raises(BundleError, match=r"proprio_history term but no observation\.history"):
+        ObservationBuilder(BundlePolicy(bundle, edited, backend="numpy"))
 
 
 # ---- 5. closed loop: the deploy runtime climbs exactly like SB3 -----------------------------------

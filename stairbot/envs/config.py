@@ -154,7 +154,18 @@ class HeightScanConfig:
 
 @dataclass(frozen=True)
 class ObservationConfig:
+    """What the policy observes beyond the proprioceptive terms.
+
+    `history_steps` H > 0 appends the first six terms of the previous H observations (the
+    `proprio_history` term, 9 + 3 J entries a frame): with it a policy can notice slip, payload or
+    latency from how its joints answered its last actions. 0 keeps the memoryless layout.
+    """
+
     height_scan: HeightScanConfig = field(default_factory=HeightScanConfig)
+    history_steps: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("history_steps", self.history_steps, 0, 50, unit="policy steps")
 
 
 @dataclass(frozen=True)
@@ -297,8 +308,11 @@ def load_env_config(
 
 def env_observation_layout(config: EnvConfig, num_joints: int) -> ObservationLayout:
     """The observation layout of an env built from `config` for a robot with `num_joints` joints:
-    the height scan and the gait phase blocks are there when the config turns them on."""
+    the height scan, gait phase and history blocks are there when the config turns them on."""
     scan = config.observation.height_scan
     return observation_layout(
-        num_joints, scan.num_points if scan.enabled else 0, gait_phase=config.control.gait.enabled
+        num_joints,
+        scan.num_points if scan.enabled else 0,
+        gait_phase=config.control.gait.enabled,
+        history_steps=config.observation.history_steps,
     )

@@ -16,7 +16,13 @@ from numpy.typing import NDArray
 from stairbot.deploy import TrotGenerator
 from stairbot.envs.config import EnvConfig, HeightSource, env_observation_layout, load_env_config
 from stairbot.errors import ConfigError
-from stairbot.observations import OBS_CLIP
+from stairbot.observations import (
+    HISTORY_FRAME_TERMS,
+    HISTORY_TERM,
+    OBS_CLIP,
+    ObservationHistory,
+    history_frame_size,
+)
 from stairbot.rewards import RewardComposer, StepContext
 from stairbot.robots.spec import RobotSpec, load_robot_spec
 from stairbot.sim.actuators import AppliedTorques
@@ -68,8 +74,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     | last_action | J | 1 | previous action |
     | gait_phase | 2 (gait prior only) | 1 | (sin, cos) of the trot clock's phase |
     | height_scan | P (optional) | 5 | terrain height - (base z - nominal height), m, clipped to ±1 |
+    | proprio_history | H x 45 (optional) | 1 | the first six blocks of the previous H observations |
 
-    For the 12-joint robots N = 45, + 2 with the gait prior, + P with the height scan (P = 24 by default).
+    For the 12-joint robots N = 45, + 2 with the gait prior, + P with the height scan (P = 24 by default),
+    + 45 H with `observation.history_steps: H` (newest frame first; the first observation of an
+    episode repeats its own frame; the frames carry the noise they were seen with).
 
     ## Rewards
     `reward = sum_i w_i * term_i`, weights from the preset's `rewards:` table (sign in the weight).
@@ -198,6 +207,17 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             except KeyError as exc:
                 raise ConfigError(f"randomization.obs_noise: {exc.args[0]}") from None
         self._obs_noise_scale = 1.0  # this episode's x on the layout's noise (randomization)
+        history_steps = self.config.observation.history_steps
+        self._history = (
+            ObservationHistory(history_steps, history_frame_size(self.robot_spec.num_joints))
+            if history_steps
+            else None
+        )
+        if self._history is not None and HISTORY_TERM in randomization.obs_noise:
+            raise ConfigError(
+                f"randomization.obs_noise: {HISTORY_TERM} takes no noise of its own (its frames repeat "
+                f"the noisy terms {list(HISTORY_FRAME_TERMS)}); name those instead"
+            )
         # Domain randomization at reset and step (None: disabled, the plain World.step path).
         self._randomizer: Randomizer | None = None
         self._scan_offsets = np.array(
@@ -307,6 +327,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._last_action = np.zeros(self.robot_spec.num_joints)
         if self._gait is not None:
             self._gait.reset()
+        if self._history is not None:
+            self._history.reset()
         self._air_time_s[:] = 0.0
         self._foot_contact[:] = False
         self._best_steps = 0
@@ -482,7 +504,13 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             raw["gait_phase"] = self._gait.observation()
         if self.config.observation.height_scan.enabled:
             raw["height_scan"] = self._height_scan(state)
-        return self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
+        if self._history is None:
+            return self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
+        history = self.obs_layout.slice(HISTORY_TERM)
+        raw[HISTORY_TERM] = np.zeros(history.stop - history.start)  # filled below, after the noise
+        observation = self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
+        self._history.fill(observation, history)
+        return observation
 
     def _height_scan(self, state: RobotState) -> FloatArray:
         """Terrain height relative to the stance floor on the scan grid (P,), clipped to ±1 m."""

@@ -19,7 +19,8 @@ policy.json (format "stairbot-policy-bundle", version 1):
                  with kp, kd and the torque limits: tau = clip(kp (q* - q) - kd qd, +-tau_max)
     observation  size, clip (after the layout scales), terms [{name, start, size, scale, description}],
                  normalization {mean, std, clip} (inside the graph; listed for other runtimes),
-                 height_scan {x_points_m, y_points_m} or null, command {heading_gain_per_s, ...}
+                 height_scan {x_points_m, y_points_m} or null, history {steps, frame_terms,
+                 frame_size, order} or null, command {heading_gain_per_s, ...}
     io           input and output tensor names, shapes and dtypes
     model        algorithm, net_arch, activation, num_timesteps, checkpoint it came from
     provenance   versions, training command, run directory
@@ -45,7 +46,7 @@ from stairbot.export.c_source import to_c_header
 from stairbot.export.onnx_graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, to_onnx
 from stairbot.export.policy_graph import Activation, PolicyGraph, from_sb3, save_npz
 from stairbot.export.torchscript import to_torchscript
-from stairbot.observations import OBS_CLIP
+from stairbot.observations import HISTORY_FRAME_TERMS, OBS_CLIP, history_frame_size
 from stairbot.robots.spec import load_robot_spec
 from stairbot.training.checkpoints import load_normalization, read_meta
 from stairbot.training.policy import SB3Policy, load_policy, policy_checkpoint
@@ -223,6 +224,19 @@ def bundle_metadata(
             "height_scan": (
                 {"x_points_m": list(scan.x_points_m), "y_points_m": list(scan.y_points_m), "order": "x-major"}
                 if scan.enabled
+                else None
+            ),
+            "history": (
+                {
+                    "steps": env.observation.history_steps,
+                    "frame_terms": list(HISTORY_FRAME_TERMS),
+                    "frame_size": history_frame_size(spec.num_joints),
+                    "order": "newest first",
+                    "note": "proprio_history holds the first frame_size entries of the previous "
+                    "`steps` observations as fed to the policy (scaled, clipped); an episode's "
+                    "first observation repeats its own frame (deploy.ObservationBuilder keeps it)",
+                }
+                if env.observation.history_steps
                 else None
             ),
             "command": {

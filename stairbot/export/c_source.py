@@ -145,6 +145,13 @@ def _header_comment(graph: PolicyGraph, metadata: Mapping[str, Any] | None, p: s
             f"    x {scan.get('x_points_m')}",
             f"    y {scan.get('y_points_m')}",
         ]
+    history = observation.get("history")
+    if history:
+        lines += [
+            f"proprio_history: keep the first {history.get('frame_size')} floats of each obs fed to the",
+            f"    policy; the next obs repeats the last {history.get('steps')} of them, "
+            f"{history.get('order')} (an episode's first obs repeats its own).",
+        ]
     if observation.get("command"):
         lines.append(f"command: {observation['command']}")
     return _box(lines)

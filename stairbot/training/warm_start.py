@@ -24,12 +24,18 @@ same joint targets as before wherever it did not saturate: row j of the output l
 bias) times old_j / new_j, and log_std_j + log(old_j / new_j), so the exploration noise in radians
 is unchanged too. The optimizer's moments of those parameters are kept as they are. A SAC policy
 squashes with tanh, where no such rescaling preserves the targets: it is refused.
+
+A new recipe may also add `observation.history_steps` to a PPO source trained without it: the
+network's input grows with zero weights on the history, so it starts out computing what the source
+did (see `stairbot.training.widen`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +44,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecNormalize
 
 from stairbot.deploy import METADATA_FILE, BundleError, load_bundle
@@ -55,6 +62,13 @@ from stairbot.training.checkpoints import (
 )
 from stairbot.training.recipe import Algorithm, Recipe
 from stairbot.training.run_dir import RunDir
+from stairbot.training.widen import (
+    HistoryGrowth,
+    grow_columns,
+    grow_ppo_parameters,
+    grow_statistics,
+    history_growth,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -84,6 +98,33 @@ def action_scale_ratio(source_scale: FloatArray, recipe: Recipe, num_joints: int
             f"recipe has {new_scale.tolist()}: only a PPO policy can be carried over to another action scale"
         )
     return ratio
+
+
+def check_layouts(
+    meta: CheckpointMeta, expected: CheckpointMeta, recipe: Recipe, source: Path
+) -> HistoryGrowth | None:
+    """Check a source against the new run (`check_compatible`), allowing a PPO source to gain the
+    proprioceptive history; return that growth (None: the same layout)."""
+    growth = history_growth(
+        meta.observation_terms,
+        meta.observation_size,
+        expected.observation_terms,
+        expected.observation_size,
+        expected.action_size,
+    )
+    if growth is None:
+        check_compatible(meta, expected, source)
+        return None
+    same_layout = dataclasses.replace(
+        meta, observation_size=expected.observation_size, observation_terms=expected.observation_terms
+    )
+    check_compatible(same_layout, expected, source)
+    if recipe.algorithm is not Algorithm.PPO:
+        raise CheckpointError(
+            f"{source} has no observation history and this run has one: only a PPO policy's input "
+            "can be grown to take it"
+        )
+    return growth
 
 
 def rescale_action_head(model: PPO, ratio: FloatArray) -> None:
@@ -140,6 +181,7 @@ class WarmStart:
     normalization: dict[str, np.ndarray]
     difficulties: list[float | None]
     action_scale_ratio: FloatArray  # (J,) source / new action scale (ones: unchanged)
+    growth: HistoryGrowth | None = None  # the input the history adds (None: same layout)
 
     @property
     def source(self) -> Path:
@@ -158,7 +200,7 @@ class WarmStart:
         """
         checkpoint = resolve_init_checkpoint(path)
         meta = read_meta(checkpoint)
-        check_compatible(meta, expected, checkpoint)
+        growth = check_layouts(meta, expected, recipe, checkpoint)
         source_scale = run_action_scale(checkpoint, expected.action_size)
         if source_scale is None:
             print(f"note: {checkpoint} is outside a run directory; its action scale is taken as the recipe's")
@@ -169,6 +211,7 @@ class WarmStart:
             normalization=load_normalization(checkpoint / "normalization.npz"),
             difficulties=read_difficulties(checkpoint),
             action_scale_ratio=action_scale_ratio(source_scale, recipe, expected.action_size, checkpoint),
+            growth=growth,
         )
 
     def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
@@ -177,13 +220,24 @@ class WarmStart:
         With an adaptive curriculum the new envs start at the source's levels (cycled when the new
         run has more envs), so a policy that climbs 12 cm does not relearn flat ground first.
         """
-        apply_normalization(env, self.normalization)
+        normalization = self.normalization
+        if self.growth is not None:
+            mean, var = grow_statistics(normalization["obs_mean"], normalization["obs_var"], self.growth)
+            normalization = {**normalization, "obs_mean": mean, "obs_var": var}
+        apply_normalization(env, normalization)
         if adaptive_curriculum:
             levels = [level for level in self.difficulties if level is not None]
             for index in range(env.num_envs if levels else 0):
                 env.env_method("set_difficulty", levels[index % len(levels)], indices=[index])
         try:
-            model.set_parameters(str(self.checkpoint / "model.zip"), exact_match=True, device="cpu")
+            parameters: Any = str(self.checkpoint / "model.zip")
+            if self.growth is not None:
+                _, parameters, _ = load_from_zip_file(parameters, device="cpu")
+                names = [name for name, _ in model.policy.named_parameters()]
+                parameters = grow_ppo_parameters(parameters, names, self.growth)
+            model.set_parameters(parameters, exact_match=True, device="cpu")
+        except CheckpointError:
+            raise
         except Exception as exc:  # zipfile/torch raise many types: a damaged file or another net shape
             raise CheckpointError(
                 f"checkpoint {self.checkpoint} cannot initialize this run's network "
@@ -202,6 +256,7 @@ class BundleStart:
     graph: PolicyGraph
     num_timesteps: int  # the steps the bundle's policy was trained for (its model.num_timesteps)
     action_scale_ratio: FloatArray  # (J,) bundle / new action scale (ones: unchanged)
+    growth: HistoryGrowth | None = None  # the input the history adds (None: same layout)
 
     @classmethod
     def read(cls, path: Path, expected: CheckpointMeta, recipe: Recipe) -> BundleStart:
@@ -215,15 +270,27 @@ class BundleStart:
         if not isinstance(model.get("num_timesteps"), int):
             raise CheckpointError(f"bundle {path}: policy.json has no model.num_timesteps")
         graph = load_npz(path / "weights.npz")
+        terms = [term.name for term in meta.observation_terms]
+        growth = history_growth(
+            terms,
+            meta.observation_size,
+            expected.observation_terms,
+            expected.observation_size,
+            meta.num_joints,
+        )
+        if growth is not None:  # the actor's input grows in apply(): compare it as the grown one
+            terms, size = list(expected.observation_terms), expected.observation_size
+        else:
+            size = meta.observation_size
         # (what the bundle has, what this recipe has), by the name a user would change.
         fields = {
             name: (value, getattr(expected, name))
             for name, value in (
                 ("algorithm", model.get("algorithm")),
                 ("robot", meta.robot_name),
-                ("observation_size", meta.observation_size),
+                ("observation_size", size),
                 ("action_size", meta.num_joints),
-                ("observation_terms", [term.name for term in meta.observation_terms]),
+                ("observation_terms", terms),
             )
         }
         no_clip = float(np.finfo(np.float32).max)  # what an export without normalization records
@@ -243,7 +310,13 @@ class BundleStart:
         if recipe.algorithm is not Algorithm.PPO:
             raise CheckpointError(f"bundle {path}: only PPO runs start from a bundle")
         ratio = action_scale_ratio(meta.action_scale_rad, recipe, meta.num_joints, path)
-        return cls(source=path, graph=graph, num_timesteps=model["num_timesteps"], action_scale_ratio=ratio)
+        return cls(
+            source=path,
+            graph=graph,
+            num_timesteps=model["num_timesteps"],
+            action_scale_ratio=ratio,
+            growth=growth,
+        )
 
     def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
         """Copy the actor into `model` and the observation statistics into `env`.
@@ -257,13 +330,18 @@ class BundleStart:
         obs = env.obs_rms
         if not isinstance(obs, RunningMeanStd):
             raise TypeError("dict observation spaces are not used by stairbot")
-        obs.mean = self.graph.obs_mean.astype(np.float64).copy()
+        mean = self.graph.obs_mean.astype(np.float64)
         # The bundle's std already includes VecNormalize's epsilon (see policy_graph.from_sb3).
-        obs.var = np.maximum(self.graph.obs_std.astype(np.float64) ** 2 - env.epsilon, 0.0)
+        var = np.maximum(self.graph.obs_std.astype(np.float64) ** 2 - env.epsilon, 0.0)
+        layers = [*self.graph.hidden, self.graph.output]
+        if self.growth is not None:
+            mean, var = grow_statistics(mean, var, self.growth)
+            first = layers[0]
+            layers[0] = dataclasses.replace(first, weight=grow_columns(first.weight, self.growth))
+        obs.mean, obs.var = mean.copy(), var.copy()
         obs.count = float(self.num_timesteps)
         hidden = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
         targets = [*hidden, model.policy.action_net]
-        layers = [*self.graph.hidden, self.graph.output]
         with torch.no_grad():
             for target, layer in zip(targets, layers, strict=True):
                 if tuple(target.weight.shape) != layer.weight.shape:

@@ -11,6 +11,7 @@ import pytest
 from stairbot.envs.config import load_env_config
 from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.errors import ConfigError
+from stairbot.observations import HISTORY_TERM, history_frame_size
 from stairbot.randomization import RandomizationConfig, sample
 
 ALL_ON: dict[str, Any] = {
@@ -257,6 +258,28 @@ def test_observation_noise_overrides_the_layout_per_term() -> None:
         assert np.abs(obs[env.obs_layout.slice("joint_pos")]).max() > 0.05
     finally:
         env.close()
+
+
+def test_the_history_repeats_the_noisy_frames_and_takes_no_noise_of_its_own() -> None:
+    noisy = {"randomization.enabled": True, "randomization.obs_noise": {"joint_pos": 0.5}}
+    env = StairClimbEnv(overrides={**noisy, "observation.history_steps": 2})
+    try:
+        first, _ = env.reset(seed=0)
+        second, *_ = env.step(np.zeros(12, np.float32))
+        frame = history_frame_size(12)
+        history = second[env.obs_layout.slice(HISTORY_TERM)].reshape(2, frame)
+        np.testing.assert_array_equal(history[0], first[:frame])  # the noisy frame the policy saw
+        np.testing.assert_array_equal(history[1], first[:frame])  # the first observation's own, again
+    finally:
+        env.close()
+    with pytest.raises(ConfigError, match="proprio_history takes no noise of its own"):
+        StairClimbEnv(
+            overrides={
+                "randomization.enabled": True,
+                "randomization.obs_noise": {HISTORY_TERM: 0.1},
+                "observation.history_steps": 2,
+            }
+        )
 
 
 def test_obs_noise_scale_zero_gives_the_noise_free_observation(clean: StairClimbEnv) -> None:

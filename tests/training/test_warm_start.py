@@ -297,3 +297,93 @@ def test_cli_init_from_pretrained_names_the_shipped_bundle(tmp_path: Path) -> No
     )
     assert code == 0
     assert f"init_from: {data_dir('pretrained').resolve()}" in (out / "config.yaml").read_text()
+
+
+# ---- growing the input to take the proprioceptive history ----------------------------------------
+
+HISTORY = "env.observation.history_steps=2"
+FRAME = 45  # 9 + 3 x 12 joints
+
+
+def _with_random_history(observations: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(B, N0) observations with two frames of unrelated random history appended: (B, N0 + 90)."""
+    rng = np.random.default_rng(seed)
+    history = rng.normal(0.0, 3.0, (observations.shape[0], 2 * FRAME)).astype(np.float32)
+    return np.concatenate([observations, history], axis=1)
+
+
+def test_a_checkpoint_without_history_grows_into_a_run_with_one(source: Path) -> None:
+    """Zero columns on the history: the grown actor and critic compute what the source's did,
+    whatever the history holds, and the history's statistics are the frame's."""
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, HISTORY])
+    init = WarmStart.read(source, expected_meta(recipe), recipe)
+    assert init.growth is not None and (init.growth.steps, init.growth.frame_size) == (2, FRAME)
+    env = normalized_vec_env(
+        recipe, make_vec_env("stairs_up", 1, seed=5, overrides={"observation.history_steps": 2})
+    )
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=False)
+        source_size = init.growth.source_size
+        with np.load(source / "best" / "normalization.npz") as stats:
+            mean, var = stats["obs_mean"], stats["obs_var"]
+        np.testing.assert_array_equal(env.obs_rms.mean[:source_size], mean)
+        np.testing.assert_array_equal(env.obs_rms.mean[source_size:], np.tile(mean[:FRAME], 2))
+        np.testing.assert_array_equal(env.obs_rms.var[source_size:], np.tile(var[:FRAME], 2))
+        reference = PPO.load(source / "best" / "model.zip", device="cpu")
+        rng = np.random.default_rng(1)
+        plain = (mean + np.sqrt(var) * rng.normal(size=(16, source_size))).astype(np.float32)
+        env.training = False
+        grown = torch.as_tensor(env.normalize_obs(_with_random_history(plain)))
+        theirs = grown[:, :source_size]  # normalized by the source's own statistics
+        with torch.no_grad():
+            torch.testing.assert_close(
+                model.policy.get_distribution(grown).distribution.mean,
+                reference.policy.get_distribution(theirs).distribution.mean,
+            )
+            torch.testing.assert_close(
+                model.policy.predict_values(grown), reference.policy.predict_values(theirs)
+            )
+        first = model.policy.state_dict()["mlp_extractor.policy_net.0.weight"]
+        assert first.shape[1] == source_size + 2 * FRAME and not first[:, source_size:].any()
+        moments = model.policy.optimizer.state_dict()["state"]
+        assert all(
+            state["exp_avg"].shape == parameter.shape
+            for state, parameter in zip(
+                (moments[i] for i in sorted(moments)), model.policy.parameters(), strict=True
+            )
+        )
+    finally:
+        env.close()
+
+
+def test_a_bundle_without_history_grows_into_a_run_with_one(pretrained: Path, tmp_path: Path) -> None:
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, HISTORY, f"init_from={pretrained}"])
+    init = read_warm_start(pretrained, expected_meta(recipe), recipe)
+    assert isinstance(init, BundleStart) and init.growth is not None
+    dump_yaml(recipe.env, tmp_path / "env.yaml")
+    env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=True)
+        bundle = load_bundle(pretrained, backend="numpy")
+        with np.load(pretrained / "golden.npz") as golden:
+            observations = golden["inputs"].astype(np.float32)
+        env.training = False
+        actions, _ = model.predict(env.normalize_obs(_with_random_history(observations)), deterministic=True)
+        targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
+            actions, -1.0, 1.0
+        )
+        expected = np.stack([bundle.act(observation) for observation in observations])
+        np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+    finally:
+        env.close()
+
+
+def test_growing_is_refused_for_sac_and_for_other_layout_changes(sac_run: TrainedRun, source: Path) -> None:
+    sac = load_recipe("sac_stairs", [HISTORY])
+    with pytest.raises(CheckpointError, match="only a PPO policy's input can be grown"):
+        WarmStart.read(sac_run.path, expected_meta(sac), sac)
+    gait = load_recipe("ppo_stairs", [*PPO_TINY, HISTORY, "env.control.gait.enabled=true"])
+    with pytest.raises(CheckpointError, match="observation_terms: checkpoint has"):
+        WarmStart.read(source, expected_meta(gait), gait)
