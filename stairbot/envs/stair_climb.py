@@ -199,6 +199,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._difficulty = curriculum.difficulty
         if curriculum.adaptive and self._difficulty is None:
             self._difficulty = 0.0
+        self._replay = False  # this episode plays an easier level than the curriculum's (replay_fraction)
         self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
         randomization = self.config.randomization
         if randomization.enabled and randomization.obs_noise:
@@ -301,17 +302,26 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         curriculum = self.config.curriculum
         if options and "difficulty" in options:
             self.set_difficulty(options["difficulty"])
-        elif curriculum.adaptive and self._flight is not None and self._episode_steps > 0:
+        elif (
+            curriculum.adaptive and self._flight is not None and self._episode_steps > 0 and not self._replay
+        ):
             self._difficulty = curriculum.next_difficulty(
                 self._difficulty or 0.0, self._best_steps, self._flight.num_steps
             )
         rng = self.np_random
         cfg = self.config
         world = self.world
+        played = self._difficulty
+        # A replay episode: an easier level, drawn below the env's own, that will not move it.
+        self._replay = (
+            curriculum.adaptive
+            and curriculum.replay_fraction > 0.0
+            and (rng.uniform() < curriculum.replay_fraction)
+        )
+        if self._replay:
+            played = float(rng.uniform(0.0, self._difficulty or 0.0))
         riser_m = (
-            cfg.stairs.riser_m
-            if self._difficulty is None
-            else riser_for_difficulty(self._difficulty, cfg.curriculum.max_riser_m)
+            cfg.stairs.riser_m if played is None else riser_for_difficulty(played, cfg.curriculum.max_riser_m)
         )
         self._flight = flight = plan_flight(self._episode_stairs(rng), riser_m=riser_m, rng=rng)
         world.place_stairs(flight)
@@ -355,6 +365,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "spawn_xy_m": spawn_xy,
             "spawn_yaw_rad": spawn_yaw,
         }
+        if curriculum.replay_fraction > 0.0:  # an easier level than `difficulty`, which it leaves alone
+            info["replay"] = self._replay
         if cfg.stairs.has_jitter:  # this episode's per-step geometry, to replay a failure exactly
             info["risers_m"] = flight.risers_m.tolist()
             info["treads_m"] = flight.treads_m.tolist()

@@ -393,6 +393,40 @@ def test_no_direction_draw_without_a_mix_in_a_curriculum(adaptive: bool, down_fr
     mixed.close()
 
 
+def _fall_at_once(env: StairClimbEnv) -> None:
+    """Tip the robot over so that its episode ends in a fall with nothing crossed."""
+    state = env.world.read_state()
+    quat = env.world.client.getQuaternionFromEuler((np.pi / 2, 0.0, 0.0))
+    env.world.client.resetBasePositionAndOrientation(env.world.robot_id, state.base_pos_m.tolist(), quat)
+    _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+    assert terminated and info["termination_reason"] == "fall"
+
+
+def test_replay_episodes_play_easier_levels_and_leave_the_level_alone() -> None:
+    curriculum = {"curriculum.adaptive": True, "curriculum.difficulty": 0.8}
+    env = StairClimbEnv(overrides={**curriculum, "curriculum.replay_fraction": 1.0})
+    risers = []
+    _, info = env.reset(seed=0)
+    for _ in range(8):
+        assert info["replay"] and info["difficulty"] == pytest.approx(0.8)  # falls do not demote
+        assert info["riser_m"] <= 0.16 + 1e-9  # at most the level's riser: 0.8 x 0.20 m
+        risers.append(info["riser_m"])
+        _fall_at_once(env)
+        _, info = env.reset()
+    assert len(set(risers)) == len(risers)  # drawn, not one fixed easier level
+    env.close()
+    plain = StairClimbEnv(overrides=curriculum)
+    _, info = plain.reset(seed=0)
+    assert "replay" not in info  # no draw, no key: seeds keep their episodes
+    _fall_at_once(plain)
+    assert plain.reset()[1]["difficulty"] == pytest.approx(0.7)  # an episode at the level demotes
+    plain.close()
+    mixed = StairClimbEnv(overrides={**curriculum, "curriculum.replay_fraction": 0.5})
+    replays = [mixed.reset(seed=seed)[1]["replay"] for seed in range(40)]
+    assert 10 <= sum(replays) <= 30  # Binomial(40, 0.5): P(outside) < 1e-3
+    mixed.close()
+
+
 def test_down_fraction_outside_0_1_is_refused() -> None:
     with pytest.raises(ConfigError, match="down_fraction"):
         StairClimbEnv(overrides={"curriculum.down_fraction": 1.5})
