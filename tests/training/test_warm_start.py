@@ -357,17 +357,18 @@ def test_a_checkpoint_without_history_grows_into_a_run_with_one(source: Path) ->
         env.close()
 
 
-def test_a_bundle_without_history_grows_into_a_run_with_one(pretrained: Path, tmp_path: Path) -> None:
-    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, HISTORY, f"init_from={pretrained}"])
-    init = read_warm_start(pretrained, expected_meta(recipe), recipe)
+def test_a_bundle_without_history_grows_into_a_run_with_one(tmp_path: Path) -> None:
+    stage1 = data_dir("pretrained") / "stage1"  # the shipped policy's ancestor, trained without one
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, HISTORY, f"init_from={stage1}"])
+    init = read_warm_start(stage1, expected_meta(recipe), recipe)
     assert isinstance(init, BundleStart) and init.growth is not None
     dump_yaml(recipe.env, tmp_path / "env.yaml")
     env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
     try:
         model = build_model(recipe, env, None)
         init.apply(model, env, adaptive_curriculum=True)
-        bundle = load_bundle(pretrained, backend="numpy")
-        with np.load(pretrained / "golden.npz") as golden:
+        bundle = load_bundle(stage1, backend="numpy")
+        with np.load(stage1 / "golden.npz") as golden:
             observations = golden["inputs"].astype(np.float32)
         env.training = False
         actions, _ = model.predict(env.normalize_obs(_with_random_history(observations)), deterministic=True)
