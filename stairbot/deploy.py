@@ -918,6 +918,12 @@ class ObservationBuilder:
         has_history = any(t.name == "proprio_history" for t in meta.observation_terms)
         if has_history and meta.history_steps == 0:
             raise BundleError(f"{METADATA_FILE}: a proprio_history term but no observation.history")
+        first_terms = [t.name for t in meta.observation_terms[: len(HISTORY_FRAME_TERMS)]]
+        if has_history and first_terms != list(HISTORY_FRAME_TERMS):
+            raise BundleError(
+                f"{METADATA_FILE}: a history frame is the observation's first terms "
+                f"{list(HISTORY_FRAME_TERMS)}, but the layout starts with {first_terms}"
+            )
         sizes = {
             "base_ang_vel": 3,
             "projected_gravity": 3,

@@ -479,6 +479,16 @@ def test_observation_history_carries_a_bad_frame_for_its_length_then_forgets_it(
     with pytest.raises(BundleError, match=r"proprio_history term but no observation\.history"):
         ObservationBuilder(BundlePolicy(bundle, edited, backend="numpy"))
 
+    def swap_first_two_terms(raw: dict[str, Any]) -> None:  # both 3 wide: the layout stays contiguous
+        terms = raw["observation"]["terms"]
+        terms[0]["name"], terms[1]["name"] = terms[1]["name"], terms[0]["name"]
+
+    bundle = Path(shutil.copytree(history_exported.bundle, tmp_path / "swapped"))
+    _edit_metadata(bundle, swap_first_two_terms)
+    edited = BundleMetadata.from_json(json.loads((bundle / "policy.json").read_text()))
+    with pytest.raises(BundleError, match="a history frame is the observation's first terms"):
+        ObservationBuilder(BundlePolicy(bundle, edited, backend="numpy"))
+
 
 # ---- 5. closed loop: the deploy runtime climbs exactly like SB3 -----------------------------------
 
