@@ -53,19 +53,7 @@ BUNDLE_VERSION = 1
 BACKENDS = ("onnxruntime", "numpy")
 METADATA_FILE = "policy.json"
 REQUIRED_FILES = {"onnxruntime": ("policy.onnx", "golden.npz"), "numpy": ("weights.npz", "golden.npz")}
-# The observation terms ObservationBuilder knows how to fill (stairbot.observations names them).
-KNOWN_TERMS = (
-    "base_ang_vel",
-    "projected_gravity",
-    "command",
-    "joint_pos",
-    "joint_vel",
-    "last_action",
-    "gait_phase",
-    "height_scan",
-    "proprio_history",
-)
-# One proprio_history frame repeats these terms of an earlier observation (its first entries).
+# One proprio_history frame repeats these terms of an earlier observation: its first entries.
 HISTORY_FRAME_TERMS = (
     "base_ang_vel",
     "projected_gravity",
@@ -74,6 +62,8 @@ HISTORY_FRAME_TERMS = (
     "joint_vel",
     "last_action",
 )
+# The observation terms ObservationBuilder knows how to fill (stairbot.observations names them).
+KNOWN_TERMS = (*HISTORY_FRAME_TERMS, "gait_phase", "height_scan", "proprio_history")
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -171,11 +161,6 @@ class BundleMetadata:
     @property
     def num_joints(self) -> int:
         return len(self.joint_names)
-
-    @property
-    def history_frame_size(self) -> int:
-        """F, the entries of one proprio_history frame: 9 + 3 J."""
-        return 9 + 3 * self.num_joints
 
     @property
     def num_scan_points(self) -> int:
@@ -875,6 +860,48 @@ def wrap_angle(angle_rad: float) -> float:
     return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
+def history_frame_size(num_joints: int) -> int:
+    """F, the entries of one proprio_history frame (`HISTORY_FRAME_TERMS`): 3 + 3 + 3 + 3 J."""
+    return 9 + 3 * num_joints
+
+
+class ObservationHistory:
+    """The last H frames of the observations a policy saw, which the next observation repeats.
+
+    A frame is an observation's first F entries (`HISTORY_FRAME_TERMS`, already scaled and noisy), so
+    the history adds no noise of its own and a robot rebuilds it from the vectors it fed the policy.
+    Slip, a payload or a slow motor show over a few steps (commanded versus reached joint motion),
+    not in one frame: a memoryless policy cannot tell slippery steps from dry ones before it slips.
+    The env and `ObservationBuilder` both fill proprio_history with it.
+
+    Attributes:
+        frames: (H, F) float32, newest first.
+    """
+
+    def __init__(self, steps: int, frame_size: int) -> None:
+        if steps < 1 or frame_size < 1:
+            raise ValueError(f"history needs steps >= 1 and frame_size >= 1, got {steps}, {frame_size}")
+        self.frames = np.zeros((steps, frame_size), np.float32)
+        self._empty = True
+
+    def reset(self) -> None:
+        """Forget the frames: the next observation starts a new episode."""
+        self._empty = True
+
+    def fill(self, observation: F32, history: slice) -> None:
+        """Write the history into `observation[history]` (H * F,), then push its own first frame.
+
+        The first observation after `reset` sees its own frame H times.
+        """
+        frame = observation[: self.frames.shape[1]]
+        if self._empty:
+            self.frames[:] = frame
+            self._empty = False
+        observation[history] = self.frames.reshape(-1)
+        self.frames[1:] = self.frames[:-1]
+        self.frames[0] = frame
+
+
 class ObservationBuilder:
     """The env's observation, entry for entry, from a robot's raw signals.
 
@@ -933,7 +960,7 @@ class ObservationBuilder:
             "last_action": j,
             "gait_phase": 2,
             "height_scan": p,
-            "proprio_history": meta.history_steps * meta.history_frame_size,
+            "proprio_history": meta.history_steps * history_frame_size(j),
         }
         for term in meta.observation_terms:
             if term.name not in sizes:
@@ -957,10 +984,9 @@ class ObservationBuilder:
         self._scale = np.zeros(meta.observation_size)
         for term in meta.observation_terms:
             self._scale[term.slice] = term.scale
-        # (H, F) the frames of the previous observations, newest first (see `build`).
-        self._history = np.zeros(
-            (meta.history_steps if has_history else 0, meta.history_frame_size), np.float32
-        )
+        # The frames of the previous observations (see `build`), and where they go.
+        self._history = ObservationHistory(meta.history_steps, history_frame_size(j)) if has_history else None
+        self._history_slice = meta.term("proprio_history").slice if has_history else None
         self._history_episode = -1  # the policy.episodes the history belongs to (-1: none yet)
 
     # ---- commands and scan points ----
@@ -1071,19 +1097,12 @@ class ObservationBuilder:
         clip = self.metadata.observation_clip
         with np.errstate(invalid="ignore"):
             observation = np.clip(value * self._scale, -clip, clip).astype(np.float32)
-        if len(self._history):
-            self._push_history(observation)
+        if self._history is not None and self._history_slice is not None:
+            if self._history_episode != self.policy.episodes:  # policy.reset() since the last build
+                self._history_episode = self.policy.episodes
+                self._history.reset()
+            self._history.fill(observation, self._history_slice)
         return observation
-
-    def _push_history(self, observation: F32) -> None:
-        """Write the history into `observation` and push the observation's own frame onto it."""
-        frame = observation[: self.metadata.history_frame_size]
-        if self._history_episode != self.policy.episodes:  # the first observation of an episode
-            self._history_episode = self.policy.episodes
-            self._history[:] = frame
-        observation[self.metadata.term("proprio_history").slice] = self._history.reshape(-1)
-        self._history[1:] = self._history[:-1]
-        self._history[0] = frame
 
 
 def _vector(value: ArrayLike, size: int, name: str) -> F64:
@@ -1222,6 +1241,7 @@ __all__ = [
     "BACKENDS",
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
+    "HISTORY_FRAME_TERMS",
     "BundleError",
     "BundleMetadata",
     "BundlePolicy",
@@ -1229,7 +1249,9 @@ __all__ = [
     "FixedRateLoop",
     "JointCommand",
     "ObservationBuilder",
+    "ObservationHistory",
     "ObservationTerm",
+    "history_frame_size",
     "load_bundle",
     "projected_gravity",
     "roll_pitch_from_quaternion",

@@ -15,26 +15,25 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+# The history's frame and ring buffer live in the deploy runtime (which imports no other stairbot
+# module), so that the env and a robot fill proprio_history with the same code.
+from stairbot.deploy import HISTORY_FRAME_TERMS, ObservationHistory, history_frame_size
+
+__all__ = [
+    "HISTORY_FRAME_TERMS",
+    "HISTORY_TERM",
+    "OBS_CLIP",
+    "ObsTerm",
+    "ObservationHistory",
+    "ObservationLayout",
+    "history_frame_size",
+    "observation_layout",
+]
 FloatArray = NDArray[np.float64]
 
 OBS_CLIP = 100.0  # after scaling; only guards against blow-ups
 
-# The terms one frame of the proprioceptive history repeats: the first six of every layout, so a
-# frame is the observation's first `history_frame_size(J)` entries.
-HISTORY_FRAME_TERMS = (
-    "base_ang_vel",
-    "projected_gravity",
-    "command",
-    "joint_pos",
-    "joint_vel",
-    "last_action",
-)
 HISTORY_TERM = "proprio_history"
-
-
-def history_frame_size(num_joints: int) -> int:
-    """Entries in one history frame: 3 + 3 + 3 + 3 J for a robot with J joints."""
-    return 9 + 3 * num_joints
 
 
 @dataclass(frozen=True)
@@ -171,39 +170,3 @@ def observation_layout(
             )
         )
     return ObservationLayout(terms)
-
-
-class ObservationHistory:
-    """The last H frames of the observations a policy saw, which the next observation repeats.
-
-    A frame is an observation's first F entries (`HISTORY_FRAME_TERMS`, already scaled and noisy), so
-    the history adds no noise of its own and a robot rebuilds it from the vectors it fed the policy.
-    Slip, a payload or a slow motor show over a few steps (commanded versus reached joint motion),
-    not in one frame: a memoryless policy cannot tell slippery steps from dry ones before it slips.
-
-    Attributes:
-        frames: (H, F) float32, newest first.
-    """
-
-    def __init__(self, steps: int, frame_size: int) -> None:
-        if steps < 1 or frame_size < 1:
-            raise ValueError(f"history needs steps >= 1 and frame_size >= 1, got {steps}, {frame_size}")
-        self.frames = np.zeros((steps, frame_size), np.float32)
-        self._empty = True
-
-    def reset(self) -> None:
-        """Forget the frames: the next observation starts a new episode."""
-        self._empty = True
-
-    def fill(self, observation: NDArray[np.float32], history: slice) -> None:
-        """Write the history into `observation[history]` (H * F,), then push its own first frame.
-
-        The first observation after `reset` sees its own frame H times.
-        """
-        frame = observation[: self.frames.shape[1]]
-        if self._empty:
-            self.frames[:] = frame
-            self._empty = False
-        observation[history] = self.frames.reshape(-1)
-        self.frames[1:] = self.frames[:-1]
-        self.frames[0] = frame

@@ -95,33 +95,29 @@ class Exported:
         )
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
-    root = tmp_path_factory.mktemp("deploy")
-    recipe = load_recipe("ppo_stairs", list(TINY_PPO))
+def _train_and_export(root: Path, *options: str) -> Exported:
+    """The tiny PPO run with `options` on top, trained and exported under `root`."""
+    recipe = load_recipe("ppo_stairs", [*TINY_PPO, *options])
     trainer.train(recipe, root / "run")
     export_run(root / "run", root / "bundle")
     return Exported(root / "run", recipe, root / "bundle", load_policy(policy_checkpoint(root / "run")))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    return _train_and_export(tmp_path_factory.mktemp("deploy"))
 
 
 @pytest.fixture(scope="module")
 def gait_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """The same tiny run with the gait prior (a trot the policy's targets ride on) turned on."""
-    root = tmp_path_factory.mktemp("deploy-gait")
-    recipe = load_recipe("ppo_stairs", [*TINY_PPO, "env.control.gait.enabled=true"])
-    trainer.train(recipe, root / "run")
-    export_run(root / "run", root / "bundle")
-    return Exported(root / "run", recipe, root / "bundle", load_policy(policy_checkpoint(root / "run")))
+    return _train_and_export(tmp_path_factory.mktemp("deploy-gait"), "env.control.gait.enabled=true")
 
 
 @pytest.fixture(scope="module")
 def history_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     """The same tiny run observing its previous three observations (the proprio_history term)."""
-    root = tmp_path_factory.mktemp("deploy-history")
-    recipe = load_recipe("ppo_stairs", [*TINY_PPO, "env.observation.history_steps=3"])
-    trainer.train(recipe, root / "run")
-    export_run(root / "run", root / "bundle")
-    return Exported(root / "run", recipe, root / "bundle", load_policy(policy_checkpoint(root / "run")))
+    return _train_and_export(tmp_path_factory.mktemp("deploy-history"), "env.observation.history_steps=3")
 
 
 @pytest.fixture(scope="module")

@@ -214,6 +214,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             if history_steps
             else None
         )
+        # Where the history goes, and the zeros that hold its place until the noise is added.
+        self._history_slice = self.obs_layout.slice(HISTORY_TERM) if history_steps else slice(0, 0)
+        self._history_placeholder = np.zeros(self._history_slice.stop - self._history_slice.start)
         if self._history is not None and HISTORY_TERM in randomization.obs_noise:
             raise ConfigError(
                 f"randomization.obs_noise: {HISTORY_TERM} takes no noise of its own (its frames repeat "
@@ -518,10 +521,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             raw["height_scan"] = self._height_scan(state)
         if self._history is None:
             return self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
-        history = self.obs_layout.slice(HISTORY_TERM)
-        raw[HISTORY_TERM] = np.zeros(history.stop - history.start)  # filled below, after the noise
+        raw[HISTORY_TERM] = self._history_placeholder  # filled below, after the noise
         observation = self.obs_layout.assemble(raw, self.np_random, self._obs_noise_scale)
-        self._history.fill(observation, history)
+        self._history.fill(observation, self._history_slice)
         return observation
 
     def _height_scan(self, state: RobotState) -> FloatArray:
