@@ -107,6 +107,7 @@ class Cell:
             **self.condition_overrides,
             "stairs.riser_m": self.riser_m,
             "stairs.tread_m": self.tread_m,
+            "stairs.tread_range_m": None,  # the cell's tread, not the training's range
             "stairs.direction": self.direction,
         }
 

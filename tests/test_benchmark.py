@@ -252,6 +252,18 @@ def test_condition_overrides_reach_the_env(tmp_path: Path) -> None:
     )
 
 
+def test_a_cell_plays_its_own_tread_whatever_range_the_policy_trained_on(tmp_path: Path) -> None:
+    trained = tmp_path / "trained.yaml"
+    trained.write_text("extends: stairs_up\nstairs:\n  tread_range_m: [0.24, 0.34]\n")
+    cell = benchmark.grid_cells([0.1], [0.25], ["up"], benchmark.CLEAN, {})[0]
+    env = env_factory(str(trained), cell.overrides())()
+    try:
+        treads = [env.reset(seed=seed)[1]["tread_m"] for seed in range(5)]
+    finally:
+        env.close()
+    assert treads == [0.25] * 5
+
+
 def test_clean_turns_randomization_and_jitter_off(tmp_path: Path) -> None:
     trained = tmp_path / "trained.yaml"
     trained.write_text(JITTER_PRESET + "randomization:\n  enabled: true\n")

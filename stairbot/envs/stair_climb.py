@@ -285,15 +285,18 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._difficulty = difficulty
 
     def _episode_stairs(self, rng: np.random.Generator) -> StairSpec:
-        """This episode's stair spec: the preset's, with the direction drawn (curriculum mix) and the
-        jitter dropped in a `stairs.regular_fraction` share of episodes. Each draw happens only when
-        its fraction is in use, so other configs keep every seed's episodes as they were."""
+        """This episode's stair spec: the preset's, with the direction drawn (curriculum mix), the
+        jitter dropped in a `stairs.regular_fraction` share of episodes and the tread drawn from
+        `stairs.tread_range_m`. Each draw happens only when its setting is in use, so other configs
+        keep every seed's episodes as they were."""
         stairs, curriculum = self.config.stairs, self.config.curriculum
         if curriculum.adaptive and curriculum.down_fraction > 0.0:
             down = rng.uniform() < curriculum.down_fraction
             stairs = dataclasses.replace(stairs, direction=Direction.DOWN if down else Direction.UP)
         if stairs.has_jitter and stairs.regular_fraction > 0.0 and rng.uniform() < stairs.regular_fraction:
             stairs = dataclasses.replace(stairs, riser_jitter_m=0.0, tread_jitter_m=0.0)
+        if stairs.tread_range_m is not None:
+            stairs = dataclasses.replace(stairs, tread_m=float(rng.uniform(*stairs.tread_range_m)))
         return stairs
 
     # ---- Gymnasium API -----------------------------------------------------------------------------

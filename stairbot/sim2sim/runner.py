@@ -410,6 +410,7 @@ def run_sim2sim(
         "curriculum.adaptive": False,
         "curriculum.difficulty": None,
         "command.forward_speed_mps": [speed, speed],
+        "stairs.tread_range_m": None,  # the bundle's tread_m on every episode
     }
     if "randomization" in {f.name for f in dataclasses.fields(EnvConfig)}:
         # Nominal physics on both sides: MuJoCo gets no domain randomization either.

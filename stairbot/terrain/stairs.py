@@ -133,6 +133,12 @@ class StairSpec:
       riser and tread as specified, as in real buildings), in [0, 1]. A policy trained only on jittered
       flights climbed regular ones far worse (15 % against 80 % with the jitter, 0.15 m risers). The
       env draws it per reset (`StairClimbEnv`), only when it is above 0, so seeds keep their episodes.
+    - `tread_range_m`: `[low, high]` or None (off). The env draws each episode's tread depth from
+      U(low, high) and uses it in place of `tread_m` (jitter then varies each step around it), so one
+      run trains on short and long treads alike. `tread_m` must lie in the range (it is the flight an
+      episode without an rng gets), and every constraint above on `tread_m` must hold at both ends:
+      low - tread_jitter_m >= MIN_TREAD_M, high + tread_jitter_m <= MAX_TREAD_M, nosing_m < (low -
+      tread_jitter_m) / 2, and the flight must fit with (high + tread_jitter_m) treads.
     """
 
     riser_m: float = 0.10
@@ -147,6 +153,7 @@ class StairSpec:
     riser_jitter_m: float = 0.0
     tread_jitter_m: float = 0.0
     regular_fraction: float = 0.0
+    tread_range_m: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         float_keys = (
@@ -176,16 +183,24 @@ class StairSpec:
                 f"(every riser riser_m +- riser_jitter_m must stay in [0, {MAX_RISER_M:g}] m), "
                 f"got {self.riser_jitter_m!r}"
             )
-        most_tread_jitter = min(self.tread_m - MIN_TREAD_M, MAX_TREAD_M - self.tread_m)
+        low_tread, high_tread = self._check_tread_range()
+        most_tread_jitter = min(low_tread - MIN_TREAD_M, MAX_TREAD_M - high_tread)
         if not 0.0 <= self.tread_jitter_m <= most_tread_jitter + _EPS_M:
+            nominal = (
+                f"tread_m = {self.tread_m:g} m"
+                if self.tread_range_m is None
+                else f"tread_range_m = [{low_tread:g}, {high_tread:g}] m"
+            )
             raise TerrainError(
-                f"tread_jitter_m must be in [0, {most_tread_jitter:g}] m for tread_m = {self.tread_m:g} m "
-                f"(every tread tread_m +- tread_jitter_m must stay in [{MIN_TREAD_M:g}, {MAX_TREAD_M:g}] m), "
+                f"tread_jitter_m must be in [0, {most_tread_jitter:g}] m for {nominal} (every tread "
+                f"+- tread_jitter_m must stay in [{MIN_TREAD_M:g}, {MAX_TREAD_M:g}] m), "
                 f"got {self.tread_jitter_m!r}"
             )
-        shortest_tread = self.tread_m - self.tread_jitter_m
+        shortest_tread = low_tread - self.tread_jitter_m
         if self.nosing_m >= shortest_tread / 2:
-            tread_text = "(tread_m - tread_jitter_m)" if self.tread_jitter_m else "tread_m"
+            tread_text = "tread_m" if self.tread_range_m is None else "tread_range_m[0]"
+            if self.tread_jitter_m:
+                tread_text = f"({tread_text} - tread_jitter_m)"
             raise TerrainError(
                 f"nosing_m must be in [0, {MAX_NOSING_M:g}] m and < {tread_text} / 2 = "
                 f"{shortest_tread / 2:g} m, got {self.nosing_m!r}"
@@ -201,7 +216,7 @@ class StairSpec:
         object.__setattr__(self, "num_steps", int(self.num_steps))
         if self.max_length_m <= 0:
             raise TerrainError(f"max_length_m must be in (0, inf) m, got {self.max_length_m!r}")
-        longest_tread = self.tread_m + self.tread_jitter_m
+        longest_tread = high_tread + self.tread_jitter_m
         most = max_steps_that_fit(longest_tread, self.start_m, self.landing_m, self.max_length_m)
         if most < 1:
             raise TerrainError(
@@ -210,16 +225,36 @@ class StairSpec:
                 f"got {self.max_length_m!r}"
             )
         if not 1 <= self.num_steps <= most:
+            longest = "tread_m" if self.tread_range_m is None else "tread_range_m[1]"
+            formula = longest
             if self.tread_jitter_m:
-                tread_text = f"tread_m + tread_jitter_m = {longest_tread:g} m"
-                formula = "(tread_m + tread_jitter_m)"
-            else:
-                tread_text, formula = f"tread_m = {self.tread_m:g} m", "tread_m"
+                longest, formula = f"{longest} + tread_jitter_m", f"({longest} + tread_jitter_m)"
             raise TerrainError(
-                f"num_steps must be in [1, {most}] for {tread_text} "
+                f"num_steps must be in [1, {most}] for {longest} = {longest_tread:g} m "
                 f"(start_m + (num_steps - 1) * {formula} + landing_m <= max_length_m = "
                 f"{self.max_length_m:g} m), got {self.num_steps!r}"
             )
+
+    def _check_tread_range(self) -> tuple[float, float]:
+        """The (shortest, longest) nominal tread an episode can draw, metres: `tread_range_m`
+        checked (low <= tread_m <= high) or (tread_m, tread_m) without it."""
+        if self.tread_range_m is None:
+            return self.tread_m, self.tread_m
+        if len(self.tread_range_m) != 2:
+            raise TerrainError(f"tread_range_m must be [low, high] in metres, got {self.tread_range_m!r}")
+        low = _check_number("tread_range_m[0]", self.tread_range_m[0])
+        high = _check_number("tread_range_m[1]", self.tread_range_m[1])
+        check_range("tread_range_m[0]", low, MIN_TREAD_M, MAX_TREAD_M, unit="m", error=TerrainError)
+        check_range(
+            "tread_range_m[1]", high, low, MAX_TREAD_M, unit="m (and >= tread_range_m[0])", error=TerrainError
+        )
+        if not low <= self.tread_m <= high:
+            raise TerrainError(
+                f"tread_m must lie in tread_range_m = [{low:g}, {high:g}] m (the tread of a flight planned "
+                f"without an rng), got {self.tread_m!r}"
+            )
+        object.__setattr__(self, "tread_range_m", (low, high))
+        return low, high
 
     @property
     def has_jitter(self) -> bool:

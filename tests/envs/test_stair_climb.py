@@ -525,6 +525,27 @@ def test_regular_fraction_drops_the_jitter_in_that_share_of_episodes() -> None:
     assert 10 <= regular_counts[0.5] <= 30  # ~20 of 40 (binomial sd ~3)
 
 
+def test_tread_range_draws_each_episodes_tread_and_leaves_other_seeds_alone() -> None:
+    env = gym.make("stairbot/StairClimb-v0", overrides={"stairs.tread_range_m": [0.24, 0.34]})
+    treads = []
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        flight = env.unwrapped.flight
+        treads.append(info["tread_m"])
+        # The drawn tread is the flight's: its risers stand that far apart.
+        np.testing.assert_allclose(np.diff(flight.edges_x_m), info["tread_m"])
+    env.close()
+    assert all(0.24 <= t <= 0.34 for t in treads)
+    assert min(treads) < 0.26 and max(treads) > 0.32  # spread over the range (30 uniform draws)
+    _, again = gym.make("stairbot/StairClimb-v0", overrides={"stairs.tread_range_m": [0.24, 0.34]}).reset(
+        seed=3
+    )
+    assert again["tread_m"] == treads[3]  # seeded
+    plain = gym.make("stairbot/StairClimb-v0")
+    _, info = plain.reset(seed=3)
+    assert info["tread_m"] == 0.30  # off by default: the preset's tread
+
+
 def test_regular_fraction_outside_0_1_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"regular_fraction must be in \[0, 1\]"):
         gym.make("stairbot/StairClimb-v0", overrides={"stairs.regular_fraction": 1.5})

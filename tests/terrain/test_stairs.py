@@ -387,3 +387,44 @@ def test_pitch_at_reads_a_flights_mean_slope_and_flat_landings() -> None:
     down = plan_flight(StairSpec(tread_m=0.25, num_steps=6, direction=Direction.DOWN), riser_m=0.15)
     middle = float((down.edges_x_m[0] + down.edges_x_m[-1]) / 2)
     assert down.pitch_at(middle) == pytest.approx(-math.atan(0.15 / 0.25), abs=0.05)
+
+
+# ---- tread range ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tread_range_m": (0.32, 0.4)}, "tread_m must lie in tread_range_m = [0.32, 0.4] m"),
+        (
+            {"tread_range_m": (0.35, 0.25)},
+            "tread_range_m[1] must be in [0.35, 1] m (and >= tread_range_m[0])",
+        ),
+        ({"tread_m": 0.12, "tread_range_m": (0.05, 0.3)}, "tread_range_m[0] must be in [0.1, 1] m"),
+        (
+            {"tread_range_m": (0.11, 0.3), "tread_jitter_m": 0.02},
+            "tread_jitter_m must be in [0, 0.01] m for tread_range_m = [0.11, 0.3] m",
+        ),
+        (
+            {"tread_range_m": (0.25, 0.35), "num_steps": 19, "tread_jitter_m": 0.02},
+            "num_steps must be in [1, 18] for tread_range_m[1] + tread_jitter_m = 0.37 m",
+        ),
+        (
+            {"tread_range_m": (0.08 + 0.02, 0.3), "nosing_m": 0.05},
+            "nosing_m must be in [0, 0.05] m and < tread_range_m[0] / 2 = 0.05 m",
+        ),
+        ({"tread_range_m": (0.25, float("nan"))}, "tread_range_m[1] must be a finite number"),
+    ],
+)
+def test_bad_tread_range_says_what_is_allowed(kwargs: dict, message: str) -> None:
+    with pytest.raises(TerrainError) as info:
+        StairSpec(**kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_tread_range_loads_from_yaml_and_defaults_off() -> None:
+    assert StairSpec().tread_range_m is None
+    spec = load_dataclass(StairSpec, {"tread_range_m": [0.25, 0.35]})
+    assert spec.tread_range_m == (0.25, 0.35) and spec.tread_m == 0.30
+    with pytest.raises(ConfigError, match=r"tread_range_m must be a list of 2 values"):
+        load_dataclass(StairSpec, {"tread_range_m": [0.25]})
