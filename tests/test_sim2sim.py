@@ -9,6 +9,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+import yaml
 from training.helpers import PPO_TINY
 
 from stairbot.cli import main
@@ -198,7 +199,7 @@ def _report(pybullet: list[bool], mujoco: list[bool]) -> Sim2SimReport:
 
     n = len(pybullet)
     return Sim2SimReport(
-        "b", "up", 0.1, 6, 0.5, n, 0, summary("pybullet", pybullet), summary("mujoco", mujoco)
+        "b", "up", 0.1, 0.3, 6, 0.5, n, 0, summary("pybullet", pybullet), summary("mujoco", mujoco)
     )
 
 
@@ -248,6 +249,20 @@ def test_sim2sim_cli_writes_json(
     assert data["pybullet"]["results"][0]["length"] >= 1 and data["mujoco"]["results"][0]["length"] >= 1
     printed = capsys.readouterr().out
     assert "pybullet" in printed and "mujoco" in printed and "success difference" in printed
+
+
+def test_sim2sim_plays_the_bundles_tread_whatever_range_it_trained_on(tmp_path: Path) -> None:
+    from stairbot.export.bundle import export_run
+    from stairbot.training import trainer
+    from stairbot.training.recipe import load_recipe
+
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, "env.stairs.tread_range_m=[0.24,0.34]"])
+    trainer.train(recipe, tmp_path / "run")
+    bundle = export_run(tmp_path / "run", tmp_path / "bundle")
+    assert yaml.safe_load((bundle / "env.yaml").read_text())["stairs"]["tread_range_m"] == [0.24, 0.34]
+    report = run_sim2sim(bundle, episodes=2, seed=3, max_steps=5)
+    assert report.tread_m == recipe.env.stairs.tread_m == 0.30
+    assert json.loads(report.to_json())["tread_m"] == 0.30
 
 
 def test_sim2sim_rejects_a_folder_that_is_not_a_bundle(tmp_path: Path) -> None:

@@ -198,6 +198,7 @@ class Sim2SimReport:
     bundle: str
     direction: str
     riser_m: float
+    tread_m: float  # nominal tread of every episode's flight (the bundle env's `stairs.tread_m`)
     num_steps: int
     forward_speed_mps: float
     episodes: int
@@ -265,8 +266,9 @@ class Sim2SimReport:
         return "\n".join(
             [
                 f"sim2sim: {self.bundle}",
-                f"stairs {self.direction}, {self.num_steps} risers of {self.riser_m:.3f} m, command "
-                f"{self.forward_speed_mps:.2f} m/s, {self.episodes} episodes ({seeds})",
+                f"stairs {self.direction}, {self.num_steps} risers of {self.riser_m:.3f} m on "
+                f"{self.tread_m:.3f} m treads, command {self.forward_speed_mps:.2f} m/s, "
+                f"{self.episodes} episodes ({seeds})",
                 *lines,
                 f"success difference (MuJoCo - PyBullet): {self.success_difference_points:+.0f} points"
                 + self._difference_detail(),
@@ -454,6 +456,7 @@ def run_sim2sim(
         bundle=str(path),
         direction=first.flight.direction.value,
         riser_m=float(first.flight.riser_m),
+        tread_m=float(first.flight.tread_m),
         num_steps=first.flight.num_steps,
         forward_speed_mps=speed,
         episodes=episodes,
