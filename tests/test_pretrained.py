@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stairbot.benchmark import CLEAN, Cell, run_cell
+from stairbot.benchmark import CLEAN, RANDOMIZED, Cell, run_cell
 from stairbot.conditions import condition_overrides
 from stairbot.paths import data_dir
 from stairbot.policy_source import load_policy_source
@@ -47,3 +47,19 @@ def test_pretrained_climbs_010_m_stairs_as_the_committed_report_says() -> None:
     assert result.falls == committed["falls"]
     assert result.success_rate >= 0.5, result
     assert result.steps_climbed >= 4.0, result
+
+
+@pytest.mark.slow
+def test_robust_bundle_reproduces_its_stress_report_and_meets_the_stress_target() -> None:
+    """`pretrained/robust` (issue 7's policy): the stress cell on the short treads (0.12 m risers,
+    0.25 m treads, +2 kg, friction 0.5, 20 ms; 100 seeded episodes) run again gives the committed
+    report's numbers exactly, and it climbs at least 80 % of them."""
+    source = load_policy_source(str(data_dir("pretrained") / "robust"))
+    stress = Cell("up", 0.25, 0.12, RANDOMIZED, condition_overrides(source.env_preset, "stairs_up_stress"))
+    report = json.loads((data_dir("pretrained") / "robust" / "stress_0.12m.json").read_text())
+    (committed,) = [cell for cell in report["randomized"]["cells"] if cell["tread_m"] == 0.25]
+    assert committed["episodes"] == 100 and report["seed"] == 0
+    result = run_cell(source, stress, episodes=100, seed=0)
+    assert result.success_rate == committed["success_rate"]
+    assert result.falls == committed["falls"]
+    assert result.success_rate >= 0.80, result
