@@ -90,10 +90,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init_source(name: str) -> Path:
-    """The path `--init-from` names: `pretrained` is the shipped bundle."""
-    from stairbot.policy_source import PRETRAINED, pretrained_dir
+    """The path `--init-from` names: `pretrained` (and `pretrained/NAME`) are shipped bundles."""
+    from stairbot.policy_source import shipped_or_path
 
-    return pretrained_dir() if name == PRETRAINED and not Path(name).exists() else Path(name)
+    return shipped_or_path(name)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -180,8 +180,9 @@ def _bench(args: argparse.Namespace) -> int:
         if args.bundle is None:
             raise StairbotError("bench deploy needs a BUNDLE directory (made by `stairbot export`)")
         from stairbot.export import latency
+        from stairbot.policy_source import shipped_or_path
 
-        latency.run(Path(args.bundle), args.calls)
+        latency.run(shipped_or_path(args.bundle), args.calls)
         return 0
     if args.bundle is not None:
         raise StairbotError(f"a BUNDLE is for `bench deploy`; `bench {args.what}` takes none")

@@ -1,7 +1,8 @@
 """Resolve the POLICY argument of `stairbot play` / `record` (and the benchmark) to something that acts.
 
 POLICY is a run directory (its best checkpoint), an export bundle (run through `stairbot.deploy`),
-`pretrained` (the policy shipped with stairbot), or nothing (zero action: the robot stands). Each gives
+`pretrained` (the policy shipped with stairbot; `pretrained/robust`, `pretrained/stage1` ... name the
+other shipped bundles, from any directory), or nothing (zero action: the robot stands). Each gives
 an `act(observation) -> action in [-1, 1]` and the env preset the policy was trained in, so that its
 observations match.
 """
@@ -49,6 +50,18 @@ def pretrained_dir() -> Path:
         ) from None
 
 
+def shipped_or_path(source: str | Path) -> Path:
+    """The folder `source` names: `pretrained` is the shipped bundle, and `pretrained/NAME` a bundle
+    shipped beside it (`pretrained/robust`) unless a folder of that name exists here; anything else
+    is a path."""
+    path = Path(source)
+    if path.parts[:1] != (PRETRAINED,):
+        return path
+    if len(path.parts) == 1 or not path.exists():
+        return pretrained_dir().joinpath(*path.parts[1:])
+    return path
+
+
 def _zero_action(num_joints: int) -> Act:
     zero = np.zeros(num_joints, np.float32)
     return lambda observation: zero
@@ -63,7 +76,7 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
         joints = load_robot_spec(load_env_config(preset).robot).num_joints
         return PolicySource("zero action", preset, _zero_action(joints))
     label = str(source)  # as the user named it: reports written here may be committed elsewhere
-    path = pretrained_dir() if label == PRETRAINED else Path(source)
+    path = shipped_or_path(source)
     if (path / "policy.json").is_file():
         from stairbot.deploy import load_bundle
 

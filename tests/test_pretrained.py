@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from stairbot.benchmark import CLEAN, RANDOMIZED, Cell, run_cell
 from stairbot.conditions import condition_overrides
 from stairbot.paths import data_dir
-from stairbot.policy_source import load_policy_source
+from stairbot.policy_source import load_policy_source, shipped_or_path
 
 
 def test_pretrained_bundle_loads_and_describes_itself() -> None:
@@ -21,6 +22,22 @@ def test_pretrained_bundle_loads_and_describes_itself() -> None:
     assert any("stairbot train ppo_stairs" in line for line in meta["provenance"]["training_command"])
     report = json.loads((data_dir("pretrained") / "benchmark.json").read_text())
     assert report["cells"], "the committed benchmark report has no cells"
+
+
+def test_shipped_bundles_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no pretrained/ here
+    shipped = data_dir("pretrained")
+    assert shipped_or_path("pretrained") == shipped
+    assert shipped_or_path("pretrained/robust") == shipped / "robust"
+    source = load_policy_source("pretrained/robust")
+    assert source.name == "bundle pretrained/robust"
+    assert Path(source.env_preset) == shipped / "robust" / "env.yaml"
+    local = tmp_path / "pretrained" / "robust"
+    local.mkdir(parents=True)
+    assert shipped_or_path("pretrained/robust") == Path("pretrained/robust")  # a folder here wins
+    assert shipped_or_path("runs/x") == Path("runs/x")
 
 
 @pytest.mark.slow

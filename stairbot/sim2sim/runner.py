@@ -51,6 +51,7 @@ from stairbot.envs import MAX_EPISODE_STEPS
 from stairbot.envs.config import EnvConfig, HeightSource
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.evaluation import FALL_REASONS
+from stairbot.policy_source import shipped_or_path
 from stairbot.robots.spec import RobotSpec
 from stairbot.sim.world import World
 from stairbot.stats import paired_difference_interval
@@ -398,7 +399,7 @@ def run_sim2sim(
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     if max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
-    path = Path(bundle)
+    path = shipped_or_path(bundle)
     if not (path / "policy.json").is_file():
         raise StairbotError(f"{path} is not a policy bundle (no policy.json); make one with stairbot export")
     env_yaml = path / "env.yaml"
@@ -453,7 +454,7 @@ def run_sim2sim(
         env.close()
     first = setups[0]
     return Sim2SimReport(
-        bundle=str(path),
+        bundle=str(bundle),  # as the user named it (`pretrained`), not this checkout's path
         direction=first.flight.direction.value,
         riser_m=float(first.flight.riser_m),
         tread_m=float(first.flight.tread_m),
