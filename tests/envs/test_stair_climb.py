@@ -525,8 +525,9 @@ def test_regular_fraction_drops_the_jitter_in_that_share_of_episodes() -> None:
     assert 10 <= regular_counts[0.5] <= 30  # ~20 of 40 (binomial sd ~3)
 
 
-def test_tread_range_draws_each_episodes_tread_and_leaves_other_seeds_alone() -> None:
-    env = gym.make("stairbot/StairClimb-v0", overrides={"stairs.tread_range_m": [0.24, 0.34]})
+def test_tread_range_draws_each_episodes_tread_seeded_and_is_off_by_default() -> None:
+    ranged = {"stairs.tread_range_m": [0.24, 0.34]}
+    env = gym.make("stairbot/StairClimb-v0", overrides=ranged)
     treads = []
     for seed in range(30):
         _, info = env.reset(seed=seed)
@@ -537,13 +538,12 @@ def test_tread_range_draws_each_episodes_tread_and_leaves_other_seeds_alone() ->
     env.close()
     assert all(0.24 <= t <= 0.34 for t in treads)
     assert min(treads) < 0.26 and max(treads) > 0.32  # spread over the range (30 uniform draws)
-    _, again = gym.make("stairbot/StairClimb-v0", overrides={"stairs.tread_range_m": [0.24, 0.34]}).reset(
-        seed=3
-    )
-    assert again["tread_m"] == treads[3]  # seeded
+    again = gym.make("stairbot/StairClimb-v0", overrides=ranged)
+    assert again.reset(seed=3)[1]["tread_m"] == treads[3]  # seeded
+    again.close()
     plain = gym.make("stairbot/StairClimb-v0")
-    _, info = plain.reset(seed=3)
-    assert info["tread_m"] == 0.30  # off by default: the preset's tread
+    assert plain.reset(seed=3)[1]["tread_m"] == 0.30  # off by default: the preset's tread
+    plain.close()
 
 
 def test_regular_fraction_outside_0_1_is_refused() -> None:

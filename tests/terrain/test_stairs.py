@@ -410,7 +410,7 @@ def test_pitch_at_reads_a_flights_mean_slope_and_flat_landings() -> None:
             "num_steps must be in [1, 18] for tread_range_m[1] + tread_jitter_m = 0.37 m",
         ),
         (
-            {"tread_range_m": (0.08 + 0.02, 0.3), "nosing_m": 0.05},
+            {"tread_range_m": (0.1, 0.3), "nosing_m": 0.05},
             "nosing_m must be in [0, 0.05] m and < tread_range_m[0] / 2 = 0.05 m",
         ),
         ({"tread_range_m": (0.25, float("nan"))}, "tread_range_m[1] must be a finite number"),
