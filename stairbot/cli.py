@@ -18,6 +18,7 @@ stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-ste
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
                    [--randomized [PRESET]]
+stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--processes K]
 stairbot sim2sim BUNDLE [--riser-m H] [--episodes N] [--direction up|down] [--seed S] [--json FILE]
 stairbot presets
 """
@@ -397,6 +398,44 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_benchmark)
 
 
+def _select(args: argparse.Namespace) -> int:
+    from stairbot import selection
+
+    rule = selection.SelectionRule()
+    if args.quick:  # a small grid to try the command out: not a rule to choose a release by
+        rule = selection.SelectionRule(heldout_risers_m=(0.10,), heldout_episodes=2, stress_episodes=2)
+    result = selection.select(args.candidates, args.against, rule, processes=args.processes, log=print)
+    print(result.table())
+    if args.json:
+        result.to_json(Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_select(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from stairbot.selection import __doc__ as rule_text
+
+    parser = sub.add_parser(
+        "select",
+        help="choose which candidate policy ships, by a fixed rule on held-out episodes",
+        description=rule_text,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "candidates",
+        nargs="+",
+        metavar="CANDIDATE",
+        help="policies to choose from: runs, checkpoints (RUN/checkpoints/step_N), bundles",
+    )
+    parser.add_argument("--against", required=True, metavar="RELEASE", help="the policy shipped now")
+    parser.add_argument("--json", metavar="FILE", help="write every score, verdict and the choice")
+    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 episodes per cell on 0.10 m risers: to try it out"
+    )
+    parser.set_defaults(func=_select)
+
+
 def _sensitivity(args: argparse.Namespace) -> int:
     from stairbot.sensitivity import run_sensitivity
 
@@ -588,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sensitivity(sub)
     _add_reach(sub)
     _add_sim2sim(sub)
+    _add_select(sub)
 
     presets = sub.add_parser("presets", help="list shipped env presets, robots and recipes")
     presets.set_defaults(func=_presets)

@@ -1,6 +1,7 @@
 """Resolve the POLICY argument of `stairbot play` / `record` (and the benchmark) to something that acts.
 
-POLICY is a run directory (its best checkpoint), an export bundle (run through `stairbot.deploy`),
+POLICY is a run directory (its best checkpoint), one checkpoint of a run (`RUN/checkpoints/step_N`,
+`RUN/best`), an export bundle (run through `stairbot.deploy`),
 `pretrained` (the policy shipped with stairbot; `pretrained/robust`, `pretrained/stage1` ... name the
 other shipped bundles, from any directory), or nothing (zero action: the robot stands). Each gives
 an `act(observation) -> action in [-1, 1]` and the env preset the policy was trained in, so that its
@@ -100,7 +101,24 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
         checkpoint = policy_checkpoint(path, "best")
         policy = load_policy(checkpoint)
         return PolicySource(f"run {label} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
+    run_dir = _run_of_checkpoint(path)
+    if run_dir is not None:
+        from stairbot.training.policy import load_policy
+
+        policy = load_policy(path)
+        return PolicySource(f"checkpoint {label}", str(run_dir / "env.yaml"), policy.act)
     raise StairbotError(
-        f"{source} is not a policy: give a run directory (with config.yaml), an export bundle (with "
-        f"policy.json), '{PRETRAINED}', or nothing for the zero action"
+        f"{source} is not a policy: give a run directory (with config.yaml), one of its checkpoints "
+        f"(RUN/checkpoints/step_N or RUN/best), an export bundle (with policy.json), '{PRETRAINED}', "
+        "or nothing for the zero action"
     )
+
+
+def _run_of_checkpoint(path: Path) -> Path | None:
+    """The run directory of a checkpoint folder (`RUN/best`, `RUN/checkpoints/step_N`), or None."""
+    if not (path / "meta.json").is_file():
+        return None
+    for run_dir in (path.parent, path.parent.parent):
+        if (run_dir / "config.yaml").is_file() and (run_dir / "env.yaml").is_file():
+            return run_dir
+    return None

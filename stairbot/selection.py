@@ -1,0 +1,237 @@
+"""Choose which checkpoint of a run ships, by a rule written down before the candidates are scored.
+
+A training run's periodic evaluation (10 episodes on one flight) is too narrow and too noisy to pick
+a release with: its best model is chosen on the very episodes it is then reported on. `stairbot
+select` scores each candidate on episodes no run trains or evaluates on (seeds from 1000; the
+committed reports use seeds 0-99) and applies `SelectionRule`:
+
+1. Robust: under the stress condition (`stairs_up_stress` at 0.12 m risers, up; 40 episodes per
+   tread) the candidate succeeds in at least 80 % of the episodes on every tread.
+2. No dive: going down, its mean speed is at most 1.5 x the command (a policy that lets itself fall
+   down the flight scores well on descents and is no controller; the release runs at 1.1 x).
+3. No worse than the release: its held-out mean (success over the whole held-out grid: risers
+   0.10-0.175 m, both treads, up and down, clean and randomized; 10 episodes per cell) and its
+   clean climbs (the mean of the clean up cells) are each at least the release's.
+
+Among the candidates that pass, the highest held-out mean ships (the first listed, on a tie). If
+none passes, the release stays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stairbot.benchmark import CLEAN, DEFAULT_TREADS_M, CellResult, run_benchmark
+from stairbot.errors import ConfigError
+
+STRESS_PRESET = "stairs_up_stress"
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """What is measured and what must hold. Episodes per cell and seeds are part of the rule: a
+    smaller grid is for trying the command out, not for choosing a release."""
+
+    heldout_risers_m: tuple[float, ...] = (0.10, 0.125, 0.15, 0.175)
+    treads_m: tuple[float, ...] = DEFAULT_TREADS_M
+    heldout_episodes: int = 10  # per cell, from `seed`
+    stress_riser_m: float = 0.12
+    stress_episodes: int = 40  # per tread, from `seed`
+    stress_preset: str = STRESS_PRESET
+    seed: int = 1000
+    min_stress_success: float = 0.8
+    max_down_speed_over_command: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_stress_success <= 1.0:
+            raise ConfigError(f"min_stress_success must lie in [0, 1], got {self.min_stress_success}")
+        speed = self.max_down_speed_over_command
+        if not (math.isfinite(speed) and speed > 0):
+            raise ConfigError(f"max_down_speed_over_command must be a positive number, got {speed}")
+        if self.heldout_episodes < 1 or self.stress_episodes < 1:
+            raise ConfigError(
+                f"episodes per cell must be at least 1, got held-out {self.heldout_episodes}, "
+                f"stress {self.stress_episodes}"
+            )
+
+
+@dataclass(frozen=True)
+class Score:
+    """One policy's figures under a `SelectionRule` (success rates in [0, 1]).
+
+    Attributes:
+        policy: the POLICY string it was loaded from.
+        stress_success: tread (m, as text) -> success rate under the stress condition.
+        heldout_mean: mean success over every held-out cell (clean and randomized, up and down).
+        clean_up_mean: mean success over the clean up cells of the held-out grid.
+        down_speed_over_command: mean over the held-out down cells of mean speed / command (None:
+            no down cell had a speed figure).
+        heldout_cells: the held-out cells, clean then randomized (benchmark rows).
+    """
+
+    policy: str
+    stress_success: dict[str, float]
+    heldout_mean: float
+    clean_up_mean: float
+    down_speed_over_command: float | None
+    heldout_cells: tuple[dict[str, Any], ...] = field(repr=False, default=())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: Score
+    reasons: tuple[str, ...]  # why it may not ship; empty: it may
+
+    @property
+    def passes(self) -> bool:
+        return not self.reasons
+
+
+@dataclass(frozen=True)
+class Selection:
+    rule: SelectionRule
+    release: Score
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def chosen(self) -> Score | None:
+        """The passing candidate with the highest held-out mean (first listed on a tie), or None."""
+        passing = [v.score for v in self.verdicts if v.passes]
+        if not passing:
+            return None
+        return max(passing, key=lambda s: s.heldout_mean)  # max keeps the first of equals
+
+    def to_dict(self) -> dict[str, Any]:
+        chosen = self.chosen
+        return {
+            "rule": asdict(self.rule),
+            "release": asdict(self.release),
+            "candidates": [{**asdict(v.score), "reasons": list(v.reasons)} for v in self.verdicts],
+            "chosen": None if chosen is None else chosen.policy,
+        }
+
+    def to_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def table(self) -> str:
+        treads = list(self.release.stress_success)
+        header = ["policy", *(f"stress {t} m" for t in treads), "held-out", "clean up", "down/cmd", "verdict"]
+        rows = [_row(self.release, treads, "release")]
+        for v in self.verdicts:
+            rows.append(_row(v.score, treads, "passes" if v.passes else "; ".join(v.reasons)))
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in [header, *rows]
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        chosen = self.chosen
+        lines.append("")
+        lines.append(f"ships: {chosen.policy}" if chosen else "ships: the release (no candidate passes)")
+        return "\n".join(lines)
+
+
+def _row(score: Score, treads: Sequence[str], verdict: str) -> list[str]:
+    speed = score.down_speed_over_command
+    return [
+        score.policy,
+        *(f"{score.stress_success.get(t, float('nan')):.0%}" for t in treads),
+        f"{score.heldout_mean:.3f}",
+        f"{score.clean_up_mean:.3f}",
+        "-" if speed is None else f"{speed:.2f}",
+        verdict,
+    ]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def score_policy(
+    policy: str,
+    rule: SelectionRule,
+    *,
+    processes: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Score:
+    """Run `policy` on the rule's stress cells and held-out grid (seeded: the same policy always
+    gets the same score)."""
+    stress = run_benchmark(
+        policy,
+        risers_m=[rule.stress_riser_m],
+        treads_m=rule.treads_m,
+        directions=["up"],
+        episodes=rule.stress_episodes,
+        seed=rule.seed,
+        processes=processes,
+        randomized=rule.stress_preset,
+        log=log,
+    )
+    assert stress.randomized is not None  # a condition preset was given
+    heldout = run_benchmark(
+        policy,
+        risers_m=rule.heldout_risers_m,
+        treads_m=rule.treads_m,
+        episodes=rule.heldout_episodes,
+        seed=rule.seed,
+        processes=processes,
+        randomized=True,
+        log=log,
+    )
+    assert heldout.randomized is not None
+    cells: list[CellResult] = [*heldout.cells, *heldout.randomized.cells]
+    speeds = [
+        c.speed_over_command for c in cells if c.direction == "down" and c.speed_over_command is not None
+    ]
+    return Score(
+        policy=policy,
+        stress_success={f"{c.tread_m:g}": c.success_rate for c in stress.randomized.cells},
+        heldout_mean=_mean([c.success_rate for c in cells]),
+        clean_up_mean=_mean([c.success_rate for c in cells if c.condition == CLEAN and c.direction == "up"]),
+        down_speed_over_command=_mean(speeds) if speeds else None,
+        heldout_cells=tuple(c.row() for c in cells),
+    )
+
+
+def judge(score: Score, release: Score, rule: SelectionRule) -> Verdict:
+    """The rule's conditions that `score` fails, each said with its figures."""
+    reasons = []
+    for tread, success in score.stress_success.items():
+        if success < rule.min_stress_success:
+            reasons.append(f"stress {tread} m {success:.0%} < {rule.min_stress_success:.0%}")
+    speed = score.down_speed_over_command
+    if speed is not None and speed > rule.max_down_speed_over_command:
+        reasons.append(f"dives: down at {speed:.2f} x command > {rule.max_down_speed_over_command:g}")
+    if score.heldout_mean < release.heldout_mean:
+        reasons.append(f"held-out {score.heldout_mean:.3f} < release {release.heldout_mean:.3f}")
+    if score.clean_up_mean < release.clean_up_mean:
+        reasons.append(f"clean up {score.clean_up_mean:.3f} < release {release.clean_up_mean:.3f}")
+    return Verdict(score, tuple(reasons))
+
+
+def select(
+    candidates: Sequence[str],
+    release: str,
+    rule: SelectionRule | None = None,
+    *,
+    processes: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Selection:
+    """Score the release and every candidate (POLICY strings) and judge each against the release."""
+    if not candidates:
+        raise ConfigError("give at least one candidate policy to choose from")
+    rule = rule or SelectionRule()
+    scores = {}
+    for policy in dict.fromkeys([release, *candidates]):  # each policy scored once
+        if log is not None:
+            log(f"scoring {policy}")
+        scores[policy] = score_policy(policy, rule, processes=processes, log=log)
+    release_score = scores[release]
+    verdicts = tuple(judge(scores[c], release_score, rule) for c in dict.fromkeys(candidates))
+    return Selection(rule, release_score, verdicts)

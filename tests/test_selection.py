@@ -1,0 +1,134 @@
+"""`stairbot select`: the release rule on figures given by hand, then the whole command on a real
+tiny PPO run (tests/training/helpers.py: it falls within a few control steps, so cells are quick)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from training.helpers import PPO_TINY
+
+from stairbot.cli import main
+from stairbot.errors import ConfigError
+from stairbot.policy_source import load_policy_source
+from stairbot.selection import Score, Selection, SelectionRule, judge, select
+from stairbot.training import trainer
+from stairbot.training.checkpoints import list_checkpoints
+from stairbot.training.recipe import load_recipe
+
+RULE = SelectionRule()
+
+
+def _score(
+    name: str, stress: float = 0.9, heldout: float = 0.75, clean_up: float = 0.7, down: float = 1.1
+) -> Score:
+    return Score(name, {"0.25": stress, "0.32": stress}, heldout, clean_up, down)
+
+
+RELEASE = _score("release", stress=0.85, heldout=0.74, clean_up=0.70)
+
+
+def test_a_candidate_better_on_every_figure_passes() -> None:
+    assert judge(_score("a"), RELEASE, RULE).passes
+
+
+@pytest.mark.parametrize(
+    ("candidate", "reason"),
+    [
+        (Score("a", {"0.25": 0.97, "0.32": 0.775}, 0.8, 0.8, 1.0), "stress 0.32 m 78% < 80%"),
+        (_score("a", down=1.6), "dives: down at 1.60 x command > 1.5"),
+        (_score("a", heldout=0.73), "held-out 0.730 < release 0.740"),
+        (_score("a", clean_up=0.55), "clean up 0.550 < release 0.700"),
+    ],
+)
+def test_each_condition_of_the_rule_is_enforced_and_said(candidate: Score, reason: str) -> None:
+    verdict = judge(candidate, RELEASE, RULE)
+    assert verdict.reasons == (reason,)
+    assert not verdict.passes
+
+
+def test_a_policy_without_descents_is_not_judged_on_speed() -> None:
+    assert judge(_score("a", down=None), RELEASE, RULE).passes  # type: ignore[arg-type]
+
+
+def test_the_passing_candidate_with_the_highest_held_out_mean_ships_the_first_on_a_tie() -> None:
+    scores = [_score("a", heldout=0.76), _score("b", heldout=0.80, stress=0.5), _score("c", heldout=0.78)]
+    scores.append(_score("d", heldout=0.78))
+    selection = Selection(RULE, RELEASE, tuple(judge(s, RELEASE, RULE) for s in scores))
+    assert selection.chosen is not None and selection.chosen.policy == "c"  # b fails the stress bar
+    table = selection.table()
+    assert table.splitlines()[-1] == "ships: c"
+    assert "stress 0.25 m 50% < 80%; stress 0.32 m 50% < 80%" in table
+    nothing = Selection(RULE, RELEASE, (judge(scores[1], RELEASE, RULE),))
+    assert nothing.chosen is None and nothing.to_dict()["chosen"] is None
+
+
+def test_bad_rules_are_refused() -> None:
+    with pytest.raises(ConfigError, match="min_stress_success must lie in"):
+        SelectionRule(min_stress_success=1.2)
+    with pytest.raises(ConfigError, match="episodes per cell must be at least 1"):
+        SelectionRule(stress_episodes=0)
+
+
+def test_select_needs_a_candidate() -> None:
+    with pytest.raises(ConfigError, match="at least one candidate"):
+        select([], "pretrained")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("select-ppo") / "run"
+    trainer.train(load_recipe("ppo_stairs", list(PPO_TINY)), path)
+    return path
+
+
+def test_a_checkpoint_folder_is_a_policy_with_its_runs_preset(tiny_run: Path) -> None:
+    checkpoint = list_checkpoints(tiny_run)[-1]
+    source = load_policy_source(checkpoint)
+    assert source.name == f"checkpoint {checkpoint}"
+    assert source.env_preset == str(tiny_run / "env.yaml")
+    observation = np.zeros(_observation_size(tiny_run), np.float32)
+    action = source.act(observation)
+    assert action.shape == (12,) and np.all(np.abs(action) <= 1.0)
+    # `RUN/best` is the run's own choice: the same actions as naming the run.
+    best = load_policy_source(tiny_run / "best")
+    np.testing.assert_array_equal(best.act(observation), load_policy_source(tiny_run).act(observation))
+
+
+def _observation_size(run: Path) -> int:
+    from stairbot.envs.stair_climb import StairClimbEnv
+
+    env = StairClimbEnv(preset=str(run / "env.yaml"))
+    try:
+        return int(env.observation_space.shape[0])
+    finally:
+        env.close()
+
+
+def test_select_scores_the_release_and_candidates_and_writes_its_choice(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = str(list_checkpoints(tiny_run)[0])
+    out = tmp_path / "select.json"
+    argv = ["select", str(tiny_run / "best"), checkpoint, "--against", str(tiny_run), "--quick"]
+    assert main([*argv, "--processes", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["release"]["policy"] == str(tiny_run)
+    assert [c["policy"] for c in data["candidates"]] == [str(tiny_run / "best"), checkpoint]
+    assert data["rule"]["heldout_episodes"] == 2 and data["rule"]["seed"] == 1000
+    release, best = data["release"], data["candidates"][0]
+    # The run's best model named two ways is one policy on the same seeds: the same figures.
+    for key in ("stress_success", "heldout_mean", "clean_up_mean", "heldout_cells"):
+        assert best[key] == release[key]
+    assert len(release["heldout_cells"]) == 8  # 1 riser x 2 treads x up/down x clean/randomized
+    assert set(release["stress_success"]) == {"0.25", "0.32"}
+    # The tiny run falls at once: under the 80 % stress bar, so nothing ships, and it says why.
+    assert all(
+        c["reasons"] and c["reasons"][0].startswith("stress 0.25 m 0% < 80%") for c in data["candidates"]
+    )
+    assert data["chosen"] is None
+    printed = capsys.readouterr().out
+    assert "ships: the release (no candidate passes)" in printed
+    assert f"wrote {out}" in printed
