@@ -72,7 +72,8 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
         gamma=s.gamma,
         train_freq=s.train_freq,
         gradient_steps=s.gradient_steps,
-        ent_coef=s.ent_coef,
+        ent_coef=s.ent_coef if str(s.ent_coef).startswith("auto") else float(s.ent_coef),
+        target_entropy="auto" if s.target_entropy is None else s.target_entropy,
         policy_kwargs={"net_arch": {"pi": arch, "qf": arch}, "activation_fn": activation},
         **common,
     )

@@ -86,7 +86,10 @@ class SACConfig:
     gamma: float = 0.99
     train_freq: int = 1  # environment steps (per env) between gradient phases
     gradient_steps: int = 1
-    ent_coef: str = "auto"
+    ent_coef: str | float = "auto"  # "auto" (starts at 1), "auto_X" (starts at X) or a fixed number
+    # Entropy the auto-tuned coefficient holds the policy at, nats; None: -(action dims), SB3's
+    # default. Lower keeps less noise, so the deterministic action must do the walking itself.
+    target_entropy: float | None = None
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
@@ -97,6 +100,26 @@ class SACConfig:
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("train_freq", self.train_freq, 1, 10_000)
         check_range("gradient_steps", self.gradient_steps, 1, 10_000)
+        _check_ent_coef(self.ent_coef)
+        if self.target_entropy is not None:
+            check_range("target_entropy", self.target_entropy, -1000.0, 1000.0)
+
+
+def _check_ent_coef(value: str | float) -> None:
+    """SB3's forms: "auto", "auto_X" with X > 0, or a fixed positive number."""
+    text = str(value)
+    number = text.removeprefix("auto_") if text.startswith("auto_") else text
+    if text == "auto":
+        return
+    try:
+        ok = float(number) > 0.0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"ent_coef must be 'auto', 'auto_X' (X > 0, the starting value) or a positive number, "
+            f"got {value!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,29 @@ def test_cli_new_run_into_a_non_empty_directory_exits_2(
     assert main(["train", "ppo_stairs", "--out", str(tmp_path), "total_timesteps=64"]) == 2
     assert "stairbot: error:" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("value", ["autox", "auto_-1", "auto_0", "-0.5", "0"])
+def test_a_sac_entropy_coefficient_sb3_cannot_take_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"sac\.ent_coef must be 'auto', 'auto_X' \(X > 0"):
+        load_recipe("sac_stairs", [f"sac.ent_coef={value}"])
+
+
+def test_sac_entropy_settings_reach_the_model() -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from stairbot.training.algorithms import build_model
+    from stairbot.training.vec import env_factory
+
+    env = make_vec_env(env_factory("stairs_up"), n_envs=1)
+    try:
+        recipe = load_recipe("sac_stairs", ["sac.ent_coef=auto_0.1", "sac.target_entropy=-24"])
+        model = build_model(recipe, env, None)
+        assert model.target_entropy == -24.0
+        assert model.log_ent_coef.exp().item() == pytest.approx(0.1)
+        fixed = build_model(load_recipe("sac_stairs", ["sac.ent_coef=0.05"]), env, None)
+        assert fixed.ent_coef_tensor.item() == pytest.approx(0.05)
+        default = build_model(load_recipe("sac_stairs"), env, None)
+        assert default.target_entropy == -12.0  # -(action dims), SB3's default
+    finally:
+        env.close()
