@@ -393,6 +393,8 @@ class _NumpyRunner:
             self.squash = str(arrays["squash"])
             self.default_pose_rad = arrays["default_pose_rad"].astype(np.float64)
             self.action_scale_rad = arrays["action_scale_rad"].astype(np.float64)
+            # SAC with gSDE clips the output layer before the tanh; absent: no clip.
+            self.mean_clip = float(arrays["mean_clip"]) if "mean_clip" in arrays else None
         except KeyError as exc:
             raise BundleError(f"{path.name}: missing array {exc}") from exc
         if self.activation not in ("elu", "relu", "tanh") or self.squash not in ("clip", "tanh"):
@@ -429,6 +431,8 @@ class _NumpyRunner:
             else:
                 x = np.tanh(x)
         a = x @ self.output[0].T + self.output[1]
+        if self.mean_clip is not None:
+            a = np.clip(a, -self.mean_clip, self.mean_clip)
         a = np.clip(a, -1.0, 1.0) if self.squash == "clip" else np.tanh(a)
         return (self.default_pose_rad + self.action_scale_rad * a).astype(np.float32)
 

@@ -189,7 +189,11 @@ def bundle_metadata(
             "scale_rad": to_plain(env.control.action_scale_rad),
             "clip": 1.0,
             "squash": graph.squash.value,
-            "joint_target_rad": "default_joint_pos_rad + scale_rad * squash(action)  (inside the graph)"
+            # the network's output is clipped to [-mean_clip, mean_clip] before the squash (gSDE SAC)
+            **({} if graph.mean_clip is None else {"mean_clip": graph.mean_clip}),
+            "joint_target_rad": "default_joint_pos_rad + scale_rad * "
+            + ("squash(action)" if graph.mean_clip is None else "squash(clip(action, -mean_clip, mean_clip))")
+            + "  (inside the graph)"
             + (" + gait offsets(phase)  (outside the graph, deploy.TrotGenerator)" if gait.enabled else ""),
             "gait": (
                 {

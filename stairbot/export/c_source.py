@@ -71,7 +71,10 @@ def _comment_text(text: Any) -> str:
 
 def _header_comment(graph: PolicyGraph, metadata: Mapping[str, Any] | None, p: str, m: str) -> str:
     libm = _libm_functions(graph)
-    squash = "clip(W x + b, -1, 1)" if graph.squash is Squash.CLIP else "tanh(W x + b)"
+    mean = (
+        "W x + b" if graph.mean_clip is None else f"clip(W x + b, -{graph.mean_clip:g}, {graph.mean_clip:g})"
+    )
+    squash = f"clip({mean}, -1, 1)" if graph.squash is Squash.CLIP else f"tanh({mean})"
     lines = [
         "policy.h: a stairbot policy as one dependency-free C99 header (generated; do not edit).",
         "",
@@ -232,6 +235,11 @@ def c_header_source(
             _vector(f"{p}_hidden{i}_bias", rows, layer.bias),
         ]
         inputs = rows
+    if graph.mean_clip is not None:
+        out += [
+            "/* The output layer's values are clipped to [-mean_clip, mean_clip] before the squash. */",
+            f"static const float {p}_mean_clip = {c_float(graph.mean_clip)};",
+        ]
     out += [
         f"/* Output layer: weight[out][in] (row-major) and bias[out]; then {graph.squash.value}. */",
         _matrix(f"{p}_output_weight", f"{m}_NUM_JOINTS", inputs, graph.output.weight),
@@ -252,7 +260,8 @@ def _functions(graph: PolicyGraph, p: str, m: str, size_a: int) -> str:
         Activation.RELU: "x[i] > 0.0f ? x[i] : 0.0f",
         Activation.TANH: "tanhf(x[i])",
     }[graph.activation]
-    squash = "tanhf(a_i)" if graph.squash is Squash.TANH else f"{p}_clip(a_i, -1.0f, 1.0f)"
+    mean = "a_i" if graph.mean_clip is None else f"{p}_clip(a_i, -{p}_mean_clip, {p}_mean_clip)"
+    squash = f"tanhf({mean})" if graph.squash is Squash.TANH else f"{p}_clip({mean}, -1.0f, 1.0f)"
     layers, source, inputs = [], "a", f"{m}_OBS_SIZE"
     for i in range(len(graph.hidden)):
         target, rows = ("b" if source == "a" else "a"), f"{m}_HIDDEN{i}_SIZE"

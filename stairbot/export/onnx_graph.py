@@ -51,6 +51,12 @@ def to_onnx(graph: PolicyGraph, path: Path, *, producer: str = "stairbot") -> No
         x = node(activation, [x], f"hidden{i}", **({"alpha": 1.0} if activation == "Elu" else {}))
     out = graph.output
     x = node("Gemm", [x, const("w_out", out.weight), const("b_out", out.bias)], "action_mean", transB=1)
+    if graph.mean_clip is not None:
+        bounds = [
+            const("mean_low", np.array(-graph.mean_clip)),
+            const("mean_high", np.array(graph.mean_clip)),
+        ]
+        x = node("Clip", [x, *bounds], "action_mean_clipped")
     if graph.squash is Squash.CLIP:
         x = node(
             "Clip", [x, const("action_low", np.array(-1.0)), const("action_high", np.array(1.0))], "action"

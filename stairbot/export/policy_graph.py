@@ -4,6 +4,7 @@
       -> clip((obs - mean) / std, +-obs_clip)  the run's observation normalization
       -> hidden layers: act(W x + b)           the actor MLP (ELU, ReLU or tanh)
       -> a = W x + b                           action mean
+      -> clip(a, +-mean_clip)                  only SAC with gSDE (SB3 clips that actor's mean)
       -> squash(a): clip to [-1, 1] (PPO) or tanh (SAC), exactly what the env applies
       -> default_pose + action_scale * a       joint position targets (J,), rad, the robot's joint order
 
@@ -50,6 +51,8 @@ class PolicyGraph:
         obs_clip: normalized observations are clipped to [-obs_clip, obs_clip].
         hidden: hidden layers, each followed by `activation`.
         output: the action layer (J outputs), followed by `squash`.
+        mean_clip: the output is clipped to [-mean_clip, mean_clip] before the squash (SB3's
+            SAC actor with gSDE, `use_sde`, does that with a Hardtanh); None: not clipped.
         default_pose_rad: (J,) joint targets for a zero action.
         action_scale_rad: (J,) rad per unit action.
     """
@@ -63,6 +66,7 @@ class PolicyGraph:
     squash: Squash
     default_pose_rad: FloatArray
     action_scale_rad: FloatArray
+    mean_clip: float | None = None
 
     @property
     def observation_size(self) -> int:
@@ -82,6 +86,8 @@ class PolicyGraph:
         for layer in self.hidden:
             x = _activate(x @ layer.weight.T + layer.bias, self.activation)
         a = x @ self.output.weight.T + self.output.bias
+        if self.mean_clip is not None:
+            a = np.clip(a, -self.mean_clip, self.mean_clip)
         a = np.clip(a, -1.0, 1.0) if self.squash is Squash.CLIP else np.tanh(a)
         return self.default_pose_rad + self.action_scale_rad * a
 
@@ -113,15 +119,24 @@ def from_sb3(
 ) -> PolicyGraph:
     """Extract the deterministic actor of an SB3 PPO or SAC model (MLP policies) with its run's
     normalization statistics; `action_scale_rad` is (J,) rad per unit action."""
+    import torch
     from stable_baselines3 import PPO, SAC
 
+    mean_clip = None
     if isinstance(model, PPO):
         hidden = _linear_layers(model.policy.mlp_extractor.policy_net)
         (output,) = _linear_layers([model.policy.action_net])
         squash = Squash.CLIP
     elif isinstance(model, SAC):
         hidden = _linear_layers(model.policy.actor.latent_pi)
-        (output,) = _linear_layers([model.policy.actor.mu])
+        mu = model.policy.actor.mu
+        # With gSDE, SB3 makes mu Sequential(Linear, Hardtanh(-clip_mean, clip_mean)).
+        mu_modules = list(mu) if isinstance(mu, torch.nn.Sequential) else [mu]
+        (output,) = _linear_layers(mu_modules)
+        clips = [m for m in mu_modules if isinstance(m, torch.nn.Hardtanh)]
+        if clips and (clips[0].min_val != -clips[0].max_val):
+            raise TypeError(f"SAC actor mean clipped to an asymmetric range {clips[0]}: not exportable")
+        mean_clip = float(clips[0].max_val) if clips else None
         squash = Squash.TANH
     else:
         raise TypeError(f"export supports PPO and SAC models, got {type(model).__name__}")
@@ -143,6 +158,7 @@ def from_sb3(
         squash=squash,
         default_pose_rad=np.asarray(default_pose_rad, np.float64).copy(),
         action_scale_rad=np.broadcast_to(np.asarray(action_scale_rad, np.float64), (joints,)).copy(),
+        mean_clip=mean_clip,
     )
 
 
@@ -150,7 +166,8 @@ def save_npz(graph: PolicyGraph, path: Path) -> None:
     """Write the graph's arrays to an npz that numpy reads without pickle (`load_npz` inverts it).
 
     Keys: obs_mean, obs_std, obs_clip, hidden_{i}_weight / hidden_{i}_bias (i < num_hidden),
-    output_weight, output_bias, activation, squash, default_pose_rad, action_scale_rad.
+    output_weight, output_bias, activation, squash, default_pose_rad, action_scale_rad, and
+    mean_clip only where the graph has one.
     """
     arrays: dict[str, np.ndarray] = {
         "obs_mean": graph.obs_mean,
@@ -164,6 +181,8 @@ def save_npz(graph: PolicyGraph, path: Path) -> None:
         "default_pose_rad": graph.default_pose_rad,
         "action_scale_rad": graph.action_scale_rad,
     }
+    if graph.mean_clip is not None:
+        arrays["mean_clip"] = np.array(graph.mean_clip)
     for i, layer in enumerate(graph.hidden):
         arrays[f"hidden_{i}_weight"] = layer.weight
         arrays[f"hidden_{i}_bias"] = layer.bias
@@ -186,4 +205,5 @@ def load_npz(path: Path) -> PolicyGraph:
             squash=Squash(str(data["squash"])),
             default_pose_rad=data["default_pose_rad"],
             action_scale_rad=data["action_scale_rad"],
+            mean_clip=float(data["mean_clip"]) if "mean_clip" in data else None,
         )

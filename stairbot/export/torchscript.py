@@ -35,10 +35,14 @@ class ExportedPolicy(torch.nn.Module):
         self.register_buffer("action_scale_rad", _tensor(graph.action_scale_rad))
         self.obs_clip = float(graph.obs_clip)
         self.tanh_squash = graph.squash is Squash.TANH
+        self.clip_mean = graph.mean_clip is not None
+        self.mean_clip = float(graph.mean_clip or 0.0)
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         x = torch.clamp((observation - self.obs_mean) / self.obs_std, -self.obs_clip, self.obs_clip)
         a = self.mlp(x)
+        if self.clip_mean:
+            a = torch.clamp(a, -self.mean_clip, self.mean_clip)
         a = torch.tanh(a) if self.tanh_squash else torch.clamp(a, -1.0, 1.0)
         return self.default_pose_rad + self.action_scale_rad * a
 

@@ -74,6 +74,12 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
         gradient_steps=s.gradient_steps,
         ent_coef=s.ent_coef if str(s.ent_coef).startswith("auto") else float(s.ent_coef),
         target_entropy="auto" if s.target_entropy is None else s.target_entropy,
-        policy_kwargs={"net_arch": {"pi": arch, "qf": arch}, "activation_fn": activation},
+        use_sde=s.use_sde,
+        sde_sample_freq=s.sde_sample_freq,
+        policy_kwargs={
+            "net_arch": {"pi": arch, "qf": arch},
+            "activation_fn": activation,
+            **({"log_std_init": recipe.policy.log_std_init} if s.use_sde else {}),
+        },
         **common,
     )

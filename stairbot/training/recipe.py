@@ -38,7 +38,7 @@ class PolicyConfig:
 
     net_arch: tuple[int, ...] = (256, 128)
     activation: Activation = Activation.ELU
-    log_std_init: float = -1.0  # initial log std of the Gaussian policy (PPO)
+    log_std_init: float = -1.0  # initial log std of the Gaussian policy (PPO; SAC with sac.use_sde)
 
     def __post_init__(self) -> None:
         if not self.net_arch or any(width < 1 for width in self.net_arch):
@@ -90,6 +90,11 @@ class SACConfig:
     # Entropy the auto-tuned coefficient holds the policy at, nats; None: -(action dims), SB3's
     # default. Lower keeps less noise, so the deterministic action must do the walking itself.
     target_entropy: float | None = None
+    # gSDE (Raffin et al. 2021): exploration noise that is a function of the state, redrawn every
+    # `sde_sample_freq` steps (-1: once per gradient phase), so consecutive actions are not
+    # independent jitter. SB3 then clips the actor's mean to +-2 before the tanh; export follows.
+    use_sde: bool = False
+    sde_sample_freq: int = -1
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
@@ -101,6 +106,8 @@ class SACConfig:
         check_range("train_freq", self.train_freq, 1, 10_000)
         check_range("gradient_steps", self.gradient_steps, 1, 10_000)
         _check_ent_coef(self.ent_coef)
+        if self.sde_sample_freq != -1:
+            check_range("sde_sample_freq", self.sde_sample_freq, 1, 1_000_000)
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy, -1000.0, 1000.0)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from training.helpers import PPO_TINY, SAC_TINY
 
 from stairbot.export.bundle import export_run
@@ -48,7 +49,28 @@ def sac_bundle(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     return _export(tmp_path_factory.mktemp("export-sac"), "sac_stairs", SAC_TINY)
 
 
-@pytest.fixture(params=["ppo", "sac"])
+@pytest.fixture(scope="session")
+def sac_sde_bundle(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """SAC with gSDE (SB3 clips its actor's mean to +-2 before the tanh), net_arch [16], 300 steps.
+
+    The best model's action layer is scaled by 20 before export: a 300-step actor's means sit well
+    inside +-2, and the clip has to engage for the tests to see whether every runtime applies it."""
+    from stable_baselines3 import SAC
+
+    root = tmp_path_factory.mktemp("export-sac-sde")
+    run = root / "run"
+    trainer.train(load_recipe("sac_stairs", [*SAC_TINY, "sac.use_sde=true", "policy.log_std_init=-3"]), run)
+    model_file = run / "best" / "model.zip"
+    model = SAC.load(model_file, device="cpu")
+    linear = model.policy.actor.mu[0]
+    with torch.no_grad():
+        linear.weight.mul_(20.0)
+        linear.bias.mul_(20.0)
+    model.save(model_file)
+    return Exported(run, export_run(run, root / "bundle"))
+
+
+@pytest.fixture(params=["ppo", "sac", "sac_sde"])
 def bundle(request: pytest.FixtureRequest) -> Exported:
     """Each tiny bundle in turn."""
     exported: Exported = request.getfixturevalue(f"{request.param}_bundle")

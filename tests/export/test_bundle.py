@@ -3,6 +3,8 @@ function, and `stairbot export` refusing bad input without touching anything."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -125,3 +127,27 @@ def test_export_into_a_non_empty_folder_fails_and_overwrites_nothing(
     assert "stairbot: error:" in err and "not empty" in err
     assert tree(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no temporary folder left behind
+
+
+def test_a_gsde_sac_bundle_clips_the_mean_before_the_tanh_as_sb3_does(sac_sde_bundle: Exported) -> None:
+    from stairbot.deploy import load_bundle
+    from stairbot.export.policy_graph import load_npz
+    from stairbot.training.policy import load_policy, policy_checkpoint
+
+    meta = json.loads((sac_sde_bundle.bundle / "policy.json").read_text())
+    assert meta["action"]["squash"] == "tanh" and meta["action"]["mean_clip"] == 2.0
+    graph = load_npz(sac_sde_bundle.bundle / "weights.npz")
+    sb3 = load_policy(policy_checkpoint(sac_sde_bundle.run))
+    rng = np.random.default_rng(0)
+    observations = (sb3.obs_mean + 2.0 * sb3.obs_std * rng.standard_normal((100, graph.observation_size)))
+    observations = observations.astype(np.float32)
+    expected = np.array([graph.default_pose_rad + graph.action_scale_rad * sb3.act(o) for o in observations])
+    for backend in ("onnxruntime", "numpy"):
+        policy = load_bundle(sac_sde_bundle.bundle, backend=backend)
+        got = np.array([policy.act(o) for o in observations])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    # The clip engaged: some actions sit at tanh(2), which an unclipped tanh would have passed.
+    actions = (expected - graph.default_pose_rad) / graph.action_scale_rad
+    assert np.isclose(np.abs(actions), np.tanh(2.0), atol=1e-5).any()
+    unclipped = dataclasses.replace(graph, mean_clip=None).forward(observations)
+    assert np.abs(unclipped - expected).max() > 1e-3

@@ -3,6 +3,7 @@ the bundle's golden vectors, for every activation and squash and for the shipped
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import shutil
@@ -126,6 +127,17 @@ def test_header_computes_the_graph_for_every_activation_and_squash(
     assert np.abs(action).max() <= 1.0 + 1e-5
     if squash is Squash.CLIP:  # the squash engaged: some actions sit on the bound
         assert np.isclose(np.abs(action), 1.0, atol=1e-5).any()
+
+
+@pytest.mark.parametrize("squash", list(Squash))
+def test_header_clips_the_mean_before_the_squash(c_compiler: str, tmp_path: Path, squash: Squash) -> None:
+    graph = dataclasses.replace(random_graph(3, Activation.ELU, squash, widths=(8,)), mean_clip=0.6)
+    c = check_header_against_onnx_and_numpy(c_compiler, graph, tmp_path)
+    action = np.abs((c - graph.default_pose_rad) / graph.action_scale_rad)
+    bound = 0.6 if squash is Squash.CLIP else np.tanh(0.6)
+    assert action.max() <= bound + 1e-5
+    assert np.isclose(action, bound, atol=1e-5).any()  # the clip engaged
+    assert "mean_clip" in (tmp_path / "policy.h").read_text()
 
 
 @pytest.mark.parametrize("widths", [(), (13, 4)], ids=["no-hidden-layer", "wider-than-obs"])
