@@ -4,7 +4,6 @@ function, and `stairbot export` refusing bad input without touching anything."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
