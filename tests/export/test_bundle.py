@@ -138,7 +138,7 @@ def test_a_gsde_sac_bundle_clips_the_mean_before_the_tanh_as_sb3_does(sac_sde_bu
     graph = load_npz(sac_sde_bundle.bundle / "weights.npz")
     sb3 = load_policy(policy_checkpoint(sac_sde_bundle.run))
     rng = np.random.default_rng(0)
-    observations = (sb3.obs_mean + 2.0 * sb3.obs_std * rng.standard_normal((100, graph.observation_size)))
+    observations = sb3.obs_mean + 2.0 * sb3.obs_std * rng.standard_normal((100, graph.observation_size))
     observations = observations.astype(np.float32)
     expected = np.array([graph.default_pose_rad + graph.action_scale_rad * sb3.act(o) for o in observations])
     for backend in ("onnxruntime", "numpy"):
