@@ -18,7 +18,7 @@ stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-ste
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
                    [--randomized [PRESET]]
-stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--processes K]
+stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--reuse FILE] [--processes K]
 stairbot sim2sim BUNDLE [--riser-m H] [--episodes N] [--direction up|down] [--seed S] [--json FILE]
 stairbot presets
 """
@@ -404,7 +404,10 @@ def _select(args: argparse.Namespace) -> int:
     rule = selection.SelectionRule()
     if args.quick:  # a small grid to try the command out: not a rule to choose a release by
         rule = selection.SelectionRule(heldout_risers_m=(0.10,), heldout_episodes=2, stress_episodes=2)
-    result = selection.select(args.candidates, args.against, rule, processes=args.processes, log=print)
+    known = selection.known_scores(Path(args.reuse), rule) if args.reuse else None
+    result = selection.select(
+        args.candidates, args.against, rule, known=known, processes=args.processes, log=print
+    )
     print(result.table())
     if args.json:
         result.to_json(Path(args.json))
@@ -429,6 +432,12 @@ def _add_select(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument("--against", required=True, metavar="RELEASE", help="the policy shipped now")
     parser.add_argument("--json", metavar="FILE", help="write every score, verdict and the choice")
+    parser.add_argument(
+        "--reuse",
+        metavar="FILE",
+        help="take the scores of policies already in an earlier --json FILE (same rule) instead of "
+        "running them again",
+    )
     parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
     parser.add_argument(
         "--quick", action="store_true", help="2 episodes per cell on 0.10 m risers: to try it out"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -215,20 +215,51 @@ def judge(score: Score, release: Score, rule: SelectionRule) -> Verdict:
     return Verdict(score, tuple(reasons))
 
 
+def known_scores(path: Path, rule: SelectionRule) -> dict[str, Score]:
+    """The scores of an earlier `select --json` file, by POLICY string, if it was made under `rule`
+    (the same grid, episodes, seeds and bars); a `ConfigError` otherwise."""
+    try:
+        data = json.loads(path.read_text())
+        saved_rule = data["rule"]
+        entries = [data["release"], *data["candidates"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a `stairbot select --json` file: {exc}") from None
+    if saved_rule != json.loads(json.dumps(asdict(rule))):
+        raise ConfigError(f"{path} was scored under another rule ({saved_rule}); this one is {asdict(rule)}")
+    names = {f.name for f in fields(Score)}
+    scores = {}
+    for entry in entries:
+        values = {k: v for k, v in entry.items() if k in names}
+        values["heldout_cells"] = tuple(values.get("heldout_cells", ()))
+        scores[str(entry["policy"])] = Score(**values)
+    return scores
+
+
 def select(
     candidates: Sequence[str],
     release: str,
     rule: SelectionRule | None = None,
     *,
+    known: Mapping[str, Score] | None = None,
     processes: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Selection:
-    """Score the release and every candidate (POLICY strings) and judge each against the release."""
+    """Score the release and every candidate (POLICY strings) and judge each against the release.
+
+    `known`: scores already measured under the same rule (`known_scores`), by POLICY string; those
+    policies are not run again (the scores are seeded, so a rerun would give the same figures, as
+    long as the policy behind the name has not changed)."""
     if not candidates:
         raise ConfigError("give at least one candidate policy to choose from")
     rule = rule or SelectionRule()
+    known = known or {}
     scores = {}
     for policy in dict.fromkeys([release, *candidates]):  # each policy scored once
+        if policy in known:
+            if log is not None:
+                log(f"{policy}: score reused")
+            scores[policy] = known[policy]
+            continue
         if log is not None:
             log(f"scoring {policy}")
         scores[policy] = score_policy(policy, rule, processes=processes, log=log)

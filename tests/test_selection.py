@@ -132,3 +132,28 @@ def test_select_scores_the_release_and_candidates_and_writes_its_choice(
     printed = capsys.readouterr().out
     assert "ships: the release (no candidate passes)" in printed
     assert f"wrote {out}" in printed
+
+
+def test_select_reuses_the_scores_of_an_earlier_file_made_under_the_same_rule(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    checkpoint = str(list_checkpoints(tiny_run)[0])
+    options = ["--against", str(tiny_run), "--quick", "--processes", "1"]
+    assert main(["select", checkpoint, *options, "--json", str(first)]) == 0
+    capsys.readouterr()
+    argv = ["select", checkpoint, str(tiny_run / "best"), *options, "--reuse", str(first)]
+    assert main([*argv, "--json", str(second)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{tiny_run}: score reused" in printed and f"{checkpoint}: score reused" in printed
+    assert f"scoring {tiny_run / 'best'}" in printed  # the new candidate alone was run
+    old, new = json.loads(first.read_text()), json.loads(second.read_text())
+    assert new["release"] == old["release"] and new["candidates"][0] == old["candidates"][0]
+    # Scores from another rule (here the quick grid) are not comparable: refused, nothing written.
+    third = tmp_path / "third.json"
+    assert (
+        main(["select", checkpoint, "--against", str(tiny_run), "--reuse", str(first), "--json", str(third)])
+        == 2
+    )
+    assert "was scored under another rule" in capsys.readouterr().err
+    assert not third.exists()
