@@ -251,7 +251,10 @@ def _plot(args: argparse.Namespace) -> int:
 def _add_policy_argument(parser: argparse.ArgumentParser) -> None:
     """The optional POLICY positional shared by record, play and benchmark (see policy_source)."""
     parser.add_argument(
-        "policy", nargs="?", help="run directory, export bundle or 'pretrained'; none: zero action"
+        "policy",
+        nargs="?",
+        help="run directory, one of its checkpoints (RUN/checkpoints/step_N), export bundle or "
+        "'pretrained'; none: zero action",
     )
 
 
