@@ -657,14 +657,21 @@ def test_fixed_rate_loop_real_time() -> None:
             time.sleep(2.5 * period)  # overruns the deadlines of ticks at 4 and 5 periods
         if tick == 9:
             break
+    # The exact schedule is the fake clock's test above. On the real clock a busy machine can only
+    # make ticks later (more missed deadlines, more lateness), so this checks what load cannot
+    # break: the loop never starts a tick early, never bursts to catch up, and accounts for every
+    # deadline it skipped.
     start = loop.start_s
     assert start is not None
     offsets = (np.array(times) - start) / period
-    slots = np.array([0, 1, 2, 3, 6, 7, 8, 9, 10, 11])
-    assert loop.missed_deadlines == 2 and loop.overruns == 1 and loop.ticks == 10
-    assert np.all(offsets >= slots - 1e-6)  # never early
-    assert np.all(offsets - slots < 0.5), offsets  # on the deadline grid: no drift accumulates
-    assert 0.0 <= loop.max_lateness_s < period / 2
+    nominal = np.array([0, 1, 2, 3, 6, 7, 8, 9, 10, 11])  # an idle machine's slots
+    assert loop.ticks == 10
+    assert loop.missed_deadlines >= 2 and loop.overruns >= 1
+    assert np.all(offsets >= nominal - 1e-6), offsets  # never early
+    slots = np.floor(offsets + 1e-6)  # the deadline each tick started at or after
+    assert np.all(np.diff(slots) >= 1), offsets  # at most one tick per deadline: no catch-up burst
+    assert slots[-1] >= 9 + loop.missed_deadlines  # the 10th tick: 9 periods plus those skipped
+    assert loop.max_lateness_s >= 0.0
     with pytest.raises(ValueError, match="period_s"):
         FixedRateLoop(0.0)
 
