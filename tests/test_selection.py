@@ -157,3 +157,14 @@ def test_select_reuses_the_scores_of_an_earlier_file_made_under_the_same_rule(
     )
     assert "was scored under another rule" in capsys.readouterr().err
     assert not third.exists()
+
+
+def test_reuse_of_a_file_that_is_no_selection_is_refused(tmp_path: Path) -> None:
+    from stairbot.selection import known_scores
+
+    benchmark_report = tmp_path / "bench.json"
+    benchmark_report.write_text(json.dumps({"policy": "x", "cells": []}))
+    with pytest.raises(ConfigError, match=r"is not a `stairbot select --json` file"):
+        known_scores(benchmark_report, RULE)
+    with pytest.raises(ConfigError, match=r"is not a `stairbot select --json` file"):
+        known_scores(tmp_path / "missing.json", RULE)
