@@ -241,7 +241,7 @@ class WarmStart:
         except Exception as exc:  # zipfile/torch raise many types: a damaged file or another net shape
             raise CheckpointError(
                 f"checkpoint {self.checkpoint} cannot initialize this run's network "
-                f"(is policy.net_arch the same as the source run's?): {exc}"
+                f"(are policy.net_arch and, for SAC, sac.use_sde the same as the source run's?): {exc}"
             ) from exc
         if not np.allclose(self.action_scale_ratio, 1.0):
             assert isinstance(model, PPO)  # action_scale_ratio refuses other algorithms

@@ -30,7 +30,7 @@ from stairbot.training.warm_start import (
     resolve_init_checkpoint,
 )
 
-from .helpers import PPO_TINY, CopyRun, TrainedRun, read_rows, snapshot
+from .helpers import PPO_TINY, SAC_TINY, CopyRun, TrainedRun, read_rows, snapshot
 
 SOURCE_DIFFICULTY = 0.7  # written into the source's best/ checkpoint; the recipe starts at 0.0
 
@@ -102,6 +102,15 @@ def test_another_network_shape_is_a_clear_error_and_leaves_no_run_behind(
         train(recipe, tmp_path / "run")
     assert not (tmp_path / "run").exists()
     assert (source / "best" / "model.zip").is_file()  # the source is never touched
+
+
+def test_a_sac_run_without_gsde_cannot_start_a_gsde_run_and_says_why(
+    sac_run: TrainedRun, tmp_path: Path
+) -> None:
+    recipe = load_recipe("sac_stairs", [*SAC_TINY, "sac.use_sde=true", f"init_from={sac_run.path}"])
+    with pytest.raises(CheckpointError, match=r"sac\.use_sde the same as the source run's"):
+        train(recipe, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_path_that_is_no_checkpoint_is_named(tmp_path: Path) -> None:
