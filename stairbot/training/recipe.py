@@ -115,7 +115,7 @@ class SACConfig:
 def _check_ent_coef(value: str | float) -> None:
     """SB3's forms: "auto", "auto_X" with X > 0, or a fixed positive number."""
     text = str(value)
-    number = text.removeprefix("auto_") if text.startswith("auto_") else text
+    number = text.removeprefix("auto_")
     if text == "auto":
         return
     try:
