@@ -25,9 +25,10 @@ bias) times old_j / new_j, and log_std_j + log(old_j / new_j), so the exploratio
 is unchanged too. The optimizer's moments of those parameters are kept as they are. A SAC policy
 squashes with tanh, where no such rescaling preserves the targets: it is refused.
 
-A new recipe may also add `observation.history_steps` to a PPO source trained without it: the
-network's input grows with zero weights on the history, so it starts out computing what the source
-did (see `stairbot.training.widen`).
+A new recipe may also add `observation.history_steps` to a PPO source trained without it, or refine
+its height-scan grid (every source offset kept, others added): the network's input grows with zero
+weights on the new inputs, so it starts out computing what the source did (see
+`stairbot.training.widen`). A scan grid that moves a source offset is refused.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecNormalize
 
 from stairbot.deploy import METADATA_FILE, BundleError, load_bundle
-from stairbot.envs.config import load_env_config
+from stairbot.envs.config import EnvConfig, load_env_config
 from stairbot.export.policy_graph import PolicyGraph, load_npz
 from stairbot.training.checkpoints import (
     CheckpointError,
@@ -63,11 +64,14 @@ from stairbot.training.checkpoints import (
 from stairbot.training.recipe import Algorithm, Recipe
 from stairbot.training.run_dir import RunDir
 from stairbot.training.widen import (
-    HistoryGrowth,
+    InputMap,
+    LayoutShape,
+    bundle_layout_shape,
+    env_layout_shape,
     grow_columns,
     grow_ppo_parameters,
     grow_statistics,
-    history_growth,
+    input_map,
 )
 
 FloatArray = NDArray[np.float64]
@@ -101,18 +105,28 @@ def action_scale_ratio(source_scale: FloatArray, recipe: Recipe, num_joints: int
 
 
 def check_layouts(
-    meta: CheckpointMeta, expected: CheckpointMeta, recipe: Recipe, source: Path
-) -> HistoryGrowth | None:
-    """Check a source against the new run (`check_compatible`), allowing a PPO source to gain the
-    proprioceptive history; return that growth (None: the same layout)."""
-    growth = history_growth(
-        meta.observation_terms,
-        meta.observation_size,
-        expected.observation_terms,
-        expected.observation_size,
-        expected.action_size,
-    )
-    if growth is None:
+    meta: CheckpointMeta,
+    expected: CheckpointMeta,
+    recipe: Recipe,
+    source: Path,
+    source_shape: LayoutShape | None,
+) -> InputMap | None:
+    """Check a source against the new run (`check_compatible`), allowing a PPO source's input to
+    grow (`stairbot.training.widen`); return that growth (None: the same layout).
+
+    `source_shape`: the source's input as its run's env config describes it; None for a checkpoint
+    outside a run directory, taken to have the recipe's scan grid (only the history can grow then).
+    """
+    target = env_layout_shape(recipe.env, expected.action_size)
+    if source_shape is None or source_shape.names != meta.observation_terms:
+        sizes = dict(target.terms)
+        source_shape = LayoutShape(
+            tuple((name, sizes.get(name, 0)) for name in meta.observation_terms),
+            target.scan_x_m,
+            target.scan_y_m,
+        )
+    growth = input_map(source_shape, target, expected.action_size)
+    if growth is None or growth.source_size != meta.observation_size:
         check_compatible(meta, expected, source)
         return None
     same_layout = dataclasses.replace(
@@ -121,8 +135,8 @@ def check_layouts(
     check_compatible(same_layout, expected, source)
     if recipe.algorithm is not Algorithm.PPO:
         raise CheckpointError(
-            f"{source} has no observation history and this run has one: only a PPO policy's input "
-            "can be grown to take it"
+            f"{source}: this run's observation is the source's grown ({'; '.join(growth.changes)}): "
+            "only a PPO policy's input can be grown to take it"
         )
     return growth
 
@@ -140,13 +154,13 @@ def rescale_action_head(model: PPO, ratio: FloatArray) -> None:
         log_std.add_(torch.log(factor))
 
 
-def run_action_scale(checkpoint: Path, num_joints: int) -> FloatArray | None:
-    """The action scale the checkpoint's run trained with (its run directory's env.yaml, one or two
+def run_env_config(checkpoint: Path) -> EnvConfig | None:
+    """The env config the checkpoint's run trained with (its run directory's env.yaml, one or two
     levels up: checkpoints/step_N or best/), or None for a checkpoint outside a run directory."""
     for folder in (checkpoint.parent, checkpoint.parent.parent):
         run = RunDir(folder)
         if run.config.is_file() and run.env_preset.is_file():
-            return load_env_config(run.env_preset).control.action_scale_vector(num_joints)
+            return load_env_config(run.env_preset)
     return None
 
 
@@ -181,7 +195,7 @@ class WarmStart:
     normalization: dict[str, np.ndarray]
     difficulties: list[float | None]
     action_scale_ratio: FloatArray  # (J,) source / new action scale (ones: unchanged)
-    growth: HistoryGrowth | None = None  # the input the history adds (None: same layout)
+    growth: InputMap | None = None  # how the source's input grows (None: same layout)
 
     @property
     def source(self) -> Path:
@@ -200,11 +214,17 @@ class WarmStart:
         """
         checkpoint = resolve_init_checkpoint(path)
         meta = read_meta(checkpoint)
-        growth = check_layouts(meta, expected, recipe, checkpoint)
-        source_scale = run_action_scale(checkpoint, expected.action_size)
-        if source_scale is None:
-            print(f"note: {checkpoint} is outside a run directory; its action scale is taken as the recipe's")
-            source_scale = recipe.env.control.action_scale_vector(expected.action_size)
+        source_env = run_env_config(checkpoint)
+        if source_env is None:
+            print(
+                f"note: {checkpoint} is outside a run directory; its action scale and height-scan grid "
+                "are taken as the recipe's"
+            )
+            source_env = recipe.env
+        growth = check_layouts(
+            meta, expected, recipe, checkpoint, env_layout_shape(source_env, expected.action_size)
+        )
+        source_scale = source_env.control.action_scale_vector(expected.action_size)
         return cls(
             checkpoint=checkpoint,
             meta=meta,
@@ -222,6 +242,10 @@ class WarmStart:
         """
         normalization = self.normalization
         if self.growth is not None:
+            print(
+                f"input grown from {self.growth.source_size} to {self.growth.new_size}: "
+                + "; ".join(self.growth.changes)
+            )
             mean, var = grow_statistics(normalization["obs_mean"], normalization["obs_var"], self.growth)
             normalization = {**normalization, "obs_mean": mean, "obs_var": var}
         apply_normalization(env, normalization)
@@ -256,7 +280,7 @@ class BundleStart:
     graph: PolicyGraph
     num_timesteps: int  # the steps the bundle's policy was trained for (its model.num_timesteps)
     action_scale_ratio: FloatArray  # (J,) bundle / new action scale (ones: unchanged)
-    growth: HistoryGrowth | None = None  # the input the history adds (None: same layout)
+    growth: InputMap | None = None  # how the source's input grows (None: same layout)
 
     @classmethod
     def read(cls, path: Path, expected: CheckpointMeta, recipe: Recipe) -> BundleStart:
@@ -271,12 +295,8 @@ class BundleStart:
             raise CheckpointError(f"bundle {path}: policy.json has no model.num_timesteps")
         graph = load_npz(path / "weights.npz")
         terms = [term.name for term in meta.observation_terms]
-        growth = history_growth(
-            terms,
-            meta.observation_size,
-            expected.observation_terms,
-            expected.observation_size,
-            meta.num_joints,
+        growth = input_map(
+            bundle_layout_shape(meta), env_layout_shape(recipe.env, meta.num_joints), meta.num_joints
         )
         if growth is not None:  # the actor's input grows in apply(): compare it as the grown one
             terms, size = list(expected.observation_terms), expected.observation_size
@@ -335,6 +355,10 @@ class BundleStart:
         var = np.maximum(self.graph.obs_std.astype(np.float64) ** 2 - env.epsilon, 0.0)
         layers = [*self.graph.hidden, self.graph.output]
         if self.growth is not None:
+            print(
+                f"input grown from {self.growth.source_size} to {self.growth.new_size}: "
+                + "; ".join(self.growth.changes)
+            )
             mean, var = grow_statistics(mean, var, self.growth)
             first = layers[0]
             layers[0] = dataclasses.replace(first, weight=grow_columns(first.weight, self.growth))

@@ -326,7 +326,8 @@ def test_a_checkpoint_without_history_grows_into_a_run_with_one(source: Path) ->
     whatever the history holds, and the history's statistics are the frame's."""
     recipe = load_recipe("ppo_stairs", [*PPO_TINY, HISTORY])
     init = WarmStart.read(source, expected_meta(recipe), recipe)
-    assert init.growth is not None and (init.growth.steps, init.growth.frame_size) == (2, FRAME)
+    assert init.growth is not None and init.growth.new_inputs == 2 * FRAME
+    assert init.growth.changes == (f"proprio_history: 2 steps of {FRAME} inputs",)
     env = normalized_vec_env(
         recipe, make_vec_env("stairs_up", 1, seed=5, overrides={"observation.history_steps": 2})
     )
@@ -397,3 +398,106 @@ def test_growing_is_refused_for_sac_and_for_other_layout_changes(sac_run: Traine
     gait = load_recipe("ppo_stairs", [*PPO_TINY, HISTORY, "env.control.gait.enabled=true"])
     with pytest.raises(CheckpointError, match="observation_terms: checkpoint has"):
         WarmStart.read(source, expected_meta(gait), gait)
+
+
+# ---- refining the height-scan grid -----------------------------------------------------------------
+
+OLD_X = (-0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6, 0.75)  # the presets' grid: 8 x 3 points
+FINE_X = tuple(round(-0.3 + 0.075 * i, 3) for i in range(15))  # every old offset, and one between each
+FINE_SCAN = f"env.observation.height_scan.x_points_m=[{','.join(map(str, FINE_X))}]"
+SCAN_START = 45  # the scan follows base_ang_vel, projected_gravity, command and 3 x 12 joint terms
+
+
+def _refine_scan(observations: np.ndarray, seed: int = 0) -> np.ndarray:
+    """(B, N0) observations on the 8 x 3 grid -> (B, N0 + 21) on the 15 x 3 grid, placed by offset
+    (old x offset i is fine offset 2 i), with unrelated random heights at the new points."""
+    batch = observations.shape[0]
+    old = observations[:, SCAN_START : SCAN_START + 24].reshape(batch, 8, 3)
+    fine = np.random.default_rng(seed).normal(0.0, 3.0, (batch, 15, 3)).astype(observations.dtype)
+    fine[:, ::2] = old
+    rest = observations[:, SCAN_START + 24 :]
+    return np.concatenate([observations[:, :SCAN_START], fine.reshape(batch, 45), rest], axis=1)
+
+
+def test_a_checkpoint_grows_into_a_finer_height_scan(source: Path) -> None:
+    """Zero columns on the new points: the grown actor and critic compute what the source's did
+    whatever the terrain between the old points reads; each new point takes its nearest old point's
+    statistics (the one before it along x: ties go to the first)."""
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, FINE_SCAN])
+    init = WarmStart.read(source, expected_meta(recipe), recipe)
+    assert init.growth is not None and init.growth.new_inputs == 21
+    assert "height_scan: 8 x 3 points" in init.growth.changes[0]
+    env = normalized_vec_env(
+        recipe,
+        make_vec_env("stairs_up", 1, seed=5, overrides={"observation.height_scan.x_points_m": list(FINE_X)}),
+    )
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=False)
+        with np.load(source / "best" / "normalization.npz") as stats:
+            mean, var = stats["obs_mean"], stats["obs_var"]
+        fine_mean = env.obs_rms.mean[SCAN_START : SCAN_START + 45].reshape(15, 3)
+        old_mean = mean[SCAN_START : SCAN_START + 24].reshape(8, 3)
+        np.testing.assert_array_equal(fine_mean[::2], old_mean)
+        np.testing.assert_array_equal(fine_mean[1::2], old_mean[:-1])
+        np.testing.assert_array_equal(env.obs_rms.var[:SCAN_START], var[:SCAN_START])
+        reference = PPO.load(source / "best" / "model.zip", device="cpu")
+        rng = np.random.default_rng(1)
+        plain = (mean + np.sqrt(var) * rng.normal(size=(16, mean.size))).astype(np.float32)
+        env.training = False
+        grown = torch.as_tensor(env.normalize_obs(_refine_scan(plain)))
+        theirs = torch.as_tensor(env.normalize_obs(_refine_scan(plain, seed=2)))
+        assert not torch.equal(grown, theirs)  # the new points differ between the two batches...
+        with torch.no_grad():
+            reference_mean = reference.policy.get_distribution(
+                torch.as_tensor(
+                    ((plain - mean) / np.sqrt(var + env.epsilon)).clip(-10, 10), dtype=torch.float32
+                )
+            ).distribution.mean
+            for batch in (grown, theirs):  # ...and neither changes what the policy does
+                torch.testing.assert_close(
+                    model.policy.get_distribution(batch).distribution.mean, reference_mean
+                )
+    finally:
+        env.close()
+
+
+def test_a_bundle_grows_into_a_finer_height_scan() -> None:
+    bundle_path = data_dir("pretrained")
+    recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, FINE_SCAN, f"init_from={bundle_path}"])
+    init = read_warm_start(bundle_path, expected_meta(recipe), recipe)
+    assert isinstance(init, BundleStart) and init.growth is not None and init.growth.new_inputs == 21
+    env = normalized_vec_env(
+        recipe,
+        make_vec_env(
+            "stairs_up",
+            1,
+            seed=5,
+            overrides={"observation.height_scan.x_points_m": list(FINE_X), "observation.history_steps": 5},
+        ),
+    )
+    try:
+        model = build_model(recipe, env, None)
+        init.apply(model, env, adaptive_curriculum=True)
+        bundle = load_bundle(bundle_path, backend="numpy")
+        with np.load(bundle_path / "golden.npz") as golden:
+            observations = golden["inputs"].astype(np.float32)
+        env.training = False
+        actions, _ = model.predict(env.normalize_obs(_refine_scan(observations)), deterministic=True)
+        targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
+            actions, -1.0, 1.0
+        )
+        expected = np.stack([bundle.act(observation) for observation in observations])
+        np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+    finally:
+        env.close()
+
+
+def test_a_scan_grid_that_moves_the_sources_points_is_refused(source: Path) -> None:
+    """Same size, other offsets: without the grid check the weights would read other terrain."""
+    shifted = ",".join(str(round(x + 0.05, 3)) for x in OLD_X)
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, f"env.observation.height_scan.x_points_m=[{shifted}]"])
+    with pytest.raises(
+        CheckpointError, match=r"offsets \[-0.3, -0.15.*are missing.*refine the source's scan"
+    ):
+        WarmStart.read(source, expected_meta(recipe), recipe)
