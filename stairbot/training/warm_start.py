@@ -104,6 +104,14 @@ def action_scale_ratio(source_scale: FloatArray, recipe: Recipe, num_joints: int
     return ratio
 
 
+def _input_map(source: Path, shape: LayoutShape, target: LayoutShape, num_joints: int) -> InputMap | None:
+    """`widen.input_map`, its errors prefixed with the source's path."""
+    try:
+        return input_map(shape, target, num_joints)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--init-from {source}: {exc}") from None
+
+
 def check_layouts(
     meta: CheckpointMeta,
     expected: CheckpointMeta,
@@ -125,7 +133,7 @@ def check_layouts(
             target.scan_x_m,
             target.scan_y_m,
         )
-    growth = input_map(source_shape, target, expected.action_size)
+    growth = _input_map(source, source_shape, target, expected.action_size)
     if growth is None or growth.source_size != meta.observation_size:
         check_compatible(meta, expected, source)
         return None
@@ -295,8 +303,8 @@ class BundleStart:
             raise CheckpointError(f"bundle {path}: policy.json has no model.num_timesteps")
         graph = load_npz(path / "weights.npz")
         terms = [term.name for term in meta.observation_terms]
-        growth = input_map(
-            bundle_layout_shape(meta), env_layout_shape(recipe.env, meta.num_joints), meta.num_joints
+        growth = _input_map(
+            path, bundle_layout_shape(meta), env_layout_shape(recipe.env, meta.num_joints), meta.num_joints
         )
         if growth is not None:  # the actor's input grows in apply(): compare it as the grown one
             terms, size = list(expected.observation_terms), expected.observation_size

@@ -498,6 +498,7 @@ def test_a_scan_grid_that_moves_the_sources_points_is_refused(source: Path) -> N
     shifted = ",".join(str(round(x + 0.05, 3)) for x in OLD_X)
     recipe = load_recipe("ppo_stairs", [*PPO_TINY, f"env.observation.height_scan.x_points_m=[{shifted}]"])
     with pytest.raises(
-        CheckpointError, match=r"offsets \[-0.3, -0.15.*are missing.*refine the source's scan"
+        CheckpointError,
+        match=r"--init-from .*best: .*offsets \[-0.3, -0.15.*are missing.*refine the source's scan",
     ):
         WarmStart.read(source, expected_meta(recipe), recipe)
