@@ -84,6 +84,7 @@ CSV_COLUMNS = (
     "speed_over_command",
     "peak_speed_mps",
     "pitch_to_slope_deg",
+    "pitch_rate_rms_radps",
     *(f"ended_{reason}" for reason in ENDINGS),
 )
 
@@ -132,6 +133,7 @@ class CellResult:
     speed_over_command: float | None = None
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
+    pitch_rate_rms_radps: float | None = None  # how much the trunk rocks nose up and down
     # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
     # fall, standing out the time limit).
     endings: Mapping[str, int] = field(default_factory=dict)
@@ -154,6 +156,7 @@ class CellResult:
             speed_over_command=report.speed_over_command,
             peak_speed_mps=report.peak_speed_mps,
             pitch_to_slope_deg=report.pitch_to_slope_deg,
+            pitch_rate_rms_radps=report.pitch_rate_rms_radps,
             endings=dict(Counter(r.termination_reason for r in report.results)),
         )
 
@@ -272,6 +275,7 @@ class BenchmarkResult:
             "time to top",
             "speed/cmd",
             "pitch-slope",
+            "pitch rate",
         )
         rows = [
             (
@@ -284,6 +288,7 @@ class BenchmarkResult:
                 "-" if c.mean_time_to_top_s is None else f"{c.mean_time_to_top_s:.1f} s",
                 "-" if c.speed_over_command is None else f"{c.speed_over_command:.2f}",
                 "-" if c.pitch_to_slope_deg is None else f"{c.pitch_to_slope_deg:.0f} deg",
+                "-" if c.pitch_rate_rms_radps is None else f"{c.pitch_rate_rms_radps:.2f} rad/s",
             )
             for c in self.cells
         ]

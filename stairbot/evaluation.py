@@ -31,6 +31,10 @@ class Policy(Protocol):
         ...
 
 
+# EpisodeResult's per-episode figures of how the robot moved; an EvalReport holds their means.
+GAIT_FIELDS = ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg", "pitch_rate_rms_radps")
+
+
 @dataclass(frozen=True)
 class EpisodeResult:
     seed: int
@@ -42,10 +46,12 @@ class EpisodeResult:
     duration_s: float
     episode_return: float
     # How it moved (NaN when not recorded): mean base speed along +x over the commanded one; the
-    # peak base speed along +x, m/s; mean |base pitch - the flight's slope under it|, deg.
+    # peak base speed along +x, m/s; mean |base pitch - the flight's slope under it|, deg; root mean
+    # square of the base's pitch rate, rad/s (how much the trunk rocks nose up and down).
     speed_over_command: float = math.nan
     peak_speed_mps: float = math.nan
     pitch_to_slope_deg: float = math.nan
+    pitch_rate_rms_radps: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,13 @@ class EvalReport:
     speed_over_command: float | None = None
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
+    pitch_rate_rms_radps: float | None = None
 
     @staticmethod
     def gait_means(results: list[EpisodeResult]) -> dict[str, float | None]:
         """The gait fields of a report over `results` (None where no episode recorded one)."""
         means: dict[str, float | None] = {}
-        for name in ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg"):
+        for name in GAIT_FIELDS:
             values = [getattr(r, name) for r in results if not math.isnan(getattr(r, name))]
             means[name] = float(np.mean(values)) if values else None
         return means
@@ -102,6 +109,8 @@ class EvalReport:
             )
         if self.pitch_to_slope_deg is not None:
             rows.append(("pitch off the slope (mean)", f"{self.pitch_to_slope_deg:.1f} deg"))
+        if self.pitch_rate_rms_radps is not None:
+            rows.append(("pitch rate (rms)", f"{self.pitch_rate_rms_radps:.2f} rad/s"))
         endings = Counter(r.termination_reason for r in self.results)
         rows.append(("endings", ", ".join(f"{reason} {count}" for reason, count in endings.most_common())))
         width = max(len(name) for name, _ in rows)
@@ -112,7 +121,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
     """One deterministic episode; returns its result and the reset info."""
     obs, reset_info = env.reset(seed=seed)
     total, length = 0.0, 0
-    speeds, commands, pitch_errors = [], [], []
+    speeds, commands, pitch_errors, pitch_rates = [], [], [], []
     while True:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += float(reward)
@@ -121,6 +130,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
             speeds.append(float(info["base_speed_x_mps"]))
             commands.append(float(info["command_speed_mps"]))
             pitch_errors.append(abs(float(info["pitch_to_slope_rad"])))
+            pitch_rates.append(float(info["pitch_rate_radps"]))
         if terminated or truncated:
             break
     dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]
@@ -133,13 +143,16 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         length=length,
         duration_s=length * dt,
         episode_return=total,
-        **gait_figures(speeds, commands, pitch_errors),
+        **gait_figures(speeds, commands, pitch_errors, pitch_rates),
     )
     return result, reset_info
 
 
-def gait_figures(speeds: list[float], commands: list[float], pitch_errors: list[float]) -> dict[str, float]:
-    """EpisodeResult's gait fields from per-step speeds and commands (m/s) and |pitch errors| (rad)."""
+def gait_figures(
+    speeds: list[float], commands: list[float], pitch_errors: list[float], pitch_rates: list[float]
+) -> dict[str, float]:
+    """EpisodeResult's gait fields from per-step speeds and commands (m/s), |pitch errors| (rad)
+    and pitch rates (rad/s)."""
     if not speeds:
         return {}
     command = float(np.mean(commands))
@@ -147,6 +160,7 @@ def gait_figures(speeds: list[float], commands: list[float], pitch_errors: list[
         "speed_over_command": float(np.mean(speeds)) / command if command > 0 else math.nan,
         "peak_speed_mps": max(speeds),
         "pitch_to_slope_deg": math.degrees(float(np.mean(pitch_errors))),
+        "pitch_rate_rms_radps": float(np.sqrt(np.mean(np.square(pitch_rates)))),
     }
 
 

@@ -106,8 +106,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `num_steps`, `direction` (`up`/`down`: drawn per episode with `curriculum.down_fraction`),
     `difficulty`, `success`, and how the robot moves: `base_speed_x_mps` and `command_speed_mps`
     (m/s along +x), `pitch_to_slope_rad` (base pitch, nose up > 0, minus the flight's slope under
-    it); with `base_clearance_deficit` weighted, `base_clearance_m` (that edge's height above the
-    stairs, m, `terrain.clearance.base_clearance_m`). Reset: the sampled episode parameters (`riser_m`,
+    it), `pitch_rate_radps` (base angular velocity about its own y axis, rad/s); with
+    `base_clearance_deficit` weighted, `base_clearance_m` (that edge's height above the stairs, m,
+    `terrain.clearance.base_clearance_m`). Reset: the sampled episode parameters (`riser_m`,
     `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`;
     with `stairs.riser_jitter_m` or `stairs.tread_jitter_m` > 0 also the drawn `risers_m` and
     `treads_m` lists, see `plan_flight`), enough to replay a failure exactly.
@@ -494,13 +495,15 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     # ---- helpers -----------------------------------------------------------------------------------
 
     def _gait_signals(self, state: RobotState, terrain_pitch_rad: float) -> dict[str, float]:
-        """How the robot moves, for evaluation: base speed along +x and the commanded one (m/s), and
-        the base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs)."""
+        """How the robot moves, for evaluation: base speed along +x and the commanded one (m/s), the
+        base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs), and
+        its pitch rate (rad/s about the base's y axis)."""
         nose_up_rad = math.asin(max(-1.0, min(1.0, -float(state.projected_gravity[0]))))
         return {
             "base_speed_x_mps": float(state.base_lin_vel_mps[0]),
             "command_speed_mps": float(self._command[0]),
             "pitch_to_slope_rad": nose_up_rad - terrain_pitch_rad,
+            "pitch_rate_radps": float(state.base_ang_vel_body_radps[1]),
         }
 
     def _steer(self, state: RobotState) -> None:
