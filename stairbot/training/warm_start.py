@@ -117,16 +117,17 @@ def check_layouts(
     expected: CheckpointMeta,
     recipe: Recipe,
     source: Path,
-    source_shape: LayoutShape | None,
+    source_shape: LayoutShape,
 ) -> InputMap | None:
     """Check a source against the new run (`check_compatible`), allowing a PPO source's input to
     grow (`stairbot.training.widen`); return that growth (None: the same layout).
 
-    `source_shape`: the source's input as its run's env config describes it; None for a checkpoint
-    outside a run directory, taken to have the recipe's scan grid (only the history can grow then).
+    `source_shape`: the source's input as its run's env config describes it. Where its terms are
+    not the checkpoint's (the recipe stood in for the env of a checkpoint outside a run directory),
+    the checkpoint's terms are taken at the recipe's sizes and scan grid: only the history can grow.
     """
     target = env_layout_shape(recipe.env, expected.action_size)
-    if source_shape is None or source_shape.names != meta.observation_terms:
+    if source_shape.names != meta.observation_terms:
         sizes = dict(target.terms)
         source_shape = LayoutShape(
             tuple((name, sizes.get(name, 0)) for name in meta.observation_terms),

@@ -502,3 +502,14 @@ def test_a_scan_grid_that_moves_the_sources_points_is_refused(source: Path) -> N
         match=r"--init-from .*best: .*offsets \[-0.3, -0.15.*are missing.*refine the source's scan",
     ):
         WarmStart.read(source, expected_meta(recipe), recipe)
+
+
+def test_a_checkpoint_outside_its_run_directory_can_still_grow_the_history(
+    source: Path, tmp_path: Path
+) -> None:
+    """Without the run's env.yaml the source is taken to have the recipe's term sizes and scan grid."""
+    loose = tmp_path / "loose"
+    shutil.copytree(source / "best", loose)
+    recipe = load_recipe("ppo_stairs", [*PPO_TINY, HISTORY])
+    init = WarmStart.read(loose, expected_meta(recipe), recipe)
+    assert init.growth is not None and init.growth.new_inputs == 2 * FRAME
