@@ -85,6 +85,7 @@ CSV_COLUMNS = (
     "peak_speed_mps",
     "pitch_to_slope_deg",
     "pitch_rate_rms_radps",
+    "base_contact_x_m",
     *(f"ended_{reason}" for reason in ENDINGS),
 )
 
@@ -134,6 +135,7 @@ class CellResult:
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
     pitch_rate_rms_radps: float | None = None  # how much the trunk rocks nose up and down
+    base_contact_x_m: float | None = None  # where base contacts struck the trunk (x, base frame, m)
     # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
     # fall, standing out the time limit).
     endings: Mapping[str, int] = field(default_factory=dict)
@@ -157,6 +159,7 @@ class CellResult:
             peak_speed_mps=report.peak_speed_mps,
             pitch_to_slope_deg=report.pitch_to_slope_deg,
             pitch_rate_rms_radps=report.pitch_rate_rms_radps,
+            base_contact_x_m=report.base_contact_x_m,
             endings=dict(Counter(r.termination_reason for r in report.results)),
         )
 

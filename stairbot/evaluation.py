@@ -31,8 +31,15 @@ class Policy(Protocol):
         ...
 
 
-# EpisodeResult's per-episode figures of how the robot moved; an EvalReport holds their means.
-GAIT_FIELDS = ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg", "pitch_rate_rms_radps")
+# EpisodeResult's per-episode figures of how the robot moved and where its trunk struck; an
+# EvalReport holds their means over the episodes that recorded one.
+EPISODE_FIGURES = (
+    "speed_over_command",
+    "peak_speed_mps",
+    "pitch_to_slope_deg",
+    "pitch_rate_rms_radps",
+    "base_contact_x_m",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,9 @@ class EpisodeResult:
     peak_speed_mps: float = math.nan
     pitch_to_slope_deg: float = math.nan
     pitch_rate_rms_radps: float = math.nan
+    # Ended in base contact: where along the trunk it struck, base-frame x in m (> 0 toward the nose;
+    # the env's info["base_contact_at_m"]). NaN for every other ending.
+    base_contact_x_m: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,13 @@ class EvalReport:
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
     pitch_rate_rms_radps: float | None = None
+    base_contact_x_m: float | None = None  # mean over the base-contact endings
 
     @staticmethod
     def gait_means(results: list[EpisodeResult]) -> dict[str, float | None]:
         """The gait fields of a report over `results` (None where no episode recorded one)."""
         means: dict[str, float | None] = {}
-        for name in GAIT_FIELDS:
+        for name in EPISODE_FIGURES:
             values = [getattr(r, name) for r in results if not math.isnan(getattr(r, name))]
             means[name] = float(np.mean(values)) if values else None
         return means
@@ -111,6 +122,8 @@ class EvalReport:
             rows.append(("pitch off the slope (mean)", f"{self.pitch_to_slope_deg:.1f} deg"))
         if self.pitch_rate_rms_radps is not None:
             rows.append(("pitch rate (rms)", f"{self.pitch_rate_rms_radps:.2f} rad/s"))
+        if self.base_contact_x_m is not None:
+            rows.append(("trunk struck at (mean)", f"x {self.base_contact_x_m:+.2f} m in the base frame"))
         endings = Counter(r.termination_reason for r in self.results)
         rows.append(("endings", ", ".join(f"{reason} {count}" for reason, count in endings.most_common())))
         width = max(len(name) for name, _ in rows)
@@ -144,6 +157,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         duration_s=length * dt,
         episode_return=total,
         **gait_figures(speeds, commands, pitch_errors, pitch_rates),
+        **({"base_contact_x_m": float(info["base_contact_at_m"][0])} if "base_contact_at_m" in info else {}),
     )
     return result, reset_info
 

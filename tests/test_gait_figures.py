@@ -42,7 +42,13 @@ def test_merged_reports_average_the_episodes_gait_figures() -> None:
         (up.results[0].pitch_rate_rms_radps + down.results[0].pitch_rate_rms_radps) / 2
     )
     assert EvalReport.gait_means([]) == dict.fromkeys(
-        ("speed_over_command", "peak_speed_mps", "pitch_to_slope_deg", "pitch_rate_rms_radps")
+        (
+            "speed_over_command",
+            "peak_speed_mps",
+            "pitch_to_slope_deg",
+            "pitch_rate_rms_radps",
+            "base_contact_x_m",
+        )
     )
 
 

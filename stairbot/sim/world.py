@@ -114,12 +114,20 @@ class Contacts:
         base_contact: the base link touches something.
         thigh_contact: any thigh link touches something.
         num_body_contacts: number of robot links other than the feet and the base in contact.
+        base_points_m: (K, 3) world positions, on the base, of its contact points (K = 0 without
+            base contact).
     """
 
     foot_contact: NDArray[np.bool_]
     base_contact: bool
     thigh_contact: bool
     num_body_contacts: int
+    base_points_m: FloatArray
+
+    def base_points_in_base_frame_m(self, base_pos_m: FloatArray, rotation: FloatArray) -> FloatArray:
+        """(K, 3) the base's contact points in its own frame (x to the nose, z up), from the base
+        position (3,) and its (3, 3) base-to-world rotation."""
+        return (self.base_points_m - base_pos_m) @ rotation
 
 
 def connect(sim: SimConfig, *, gui: bool = False) -> BulletClient:
@@ -478,18 +486,20 @@ class World:
     def contacts(self) -> Contacts:
         """Classify the robot's current contact points by link (one getContactPoints call)."""
         feet = np.zeros(len(self.foot_link_ids), dtype=bool)
-        base = thigh = False
+        thigh = False
+        base_points: list[tuple[float, float, float]] = []
         body_links: set[int] = set()
         for point in self.client.getContactPoints(bodyA=self.robot_id):
             link = point[3]
             if link in self._foot_index:
                 feet[self._foot_index[link]] = True
             elif link == -1:
-                base = True
+                base_points.append(point[5])  # positionOnA, world frame
             else:
                 body_links.add(link)
                 thigh = thigh or link in self.thigh_link_ids
-        return Contacts(feet, base, thigh, len(body_links))
+        points = np.array(base_points).reshape(-1, 3)
+        return Contacts(feet, bool(base_points), thigh, len(body_links), points)
 
     def foot_velocities(self) -> FloatArray:
         """(F, 3) world-frame linear velocities of the feet in m/s."""
