@@ -87,7 +87,7 @@ class EvalReport:
 
     @staticmethod
     def gait_means(results: list[EpisodeResult]) -> dict[str, float | None]:
-        """The gait fields of a report over `results` (None where no episode recorded one)."""
+        """The means of the EPISODE_FIGURES over `results` (None where no episode recorded one)."""
         means: dict[str, float | None] = {}
         for name in EPISODE_FIGURES:
             values = [getattr(r, name) for r in results if not math.isnan(getattr(r, name))]
@@ -157,7 +157,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         duration_s=length * dt,
         episode_return=total,
         **gait_figures(speeds, commands, pitch_errors, pitch_rates),
-        **({"base_contact_x_m": float(info["base_contact_at_m"][0])} if "base_contact_at_m" in info else {}),
+        base_contact_x_m=float(struck_at[0]) if (struck_at := info.get("base_contact_at_m")) else math.nan,
     )
     return result, reset_info
 
