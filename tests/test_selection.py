@@ -13,7 +13,7 @@ from training.helpers import PPO_TINY
 from stairbot.cli import main
 from stairbot.errors import ConfigError
 from stairbot.policy_source import load_policy_source
-from stairbot.selection import Score, Selection, SelectionRule, judge, select
+from stairbot.selection import Score, Selection, SelectionRule, judge, known_scores, select
 from stairbot.training import trainer
 from stairbot.training.checkpoints import list_checkpoints
 from stairbot.training.recipe import load_recipe
@@ -160,8 +160,6 @@ def test_select_reuses_the_scores_of_an_earlier_file_made_under_the_same_rule(
 
 
 def test_reuse_of_a_file_that_is_no_selection_is_refused(tmp_path: Path) -> None:
-    from stairbot.selection import known_scores
-
     benchmark_report = tmp_path / "bench.json"
     benchmark_report.write_text(json.dumps({"policy": "x", "cells": []}))
     with pytest.raises(ConfigError, match=r"is not a `stairbot select --json` file"):

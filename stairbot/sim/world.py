@@ -105,6 +105,10 @@ class RobotState:
         return float(np.arctan2(self.rotation[1, 0], self.rotation[0, 0]))
 
 
+_NO_POINTS = np.zeros((0, 3))
+_NO_POINTS.flags.writeable = False  # shared by every Contacts without base contact
+
+
 @dataclass(frozen=True)
 class Contacts:
     """Contacts of the robot with the ground and stairs after a control step.
@@ -498,7 +502,8 @@ class World:
             else:
                 body_links.add(link)
                 thigh = thigh or link in self.thigh_link_ids
-        points = np.array(base_points).reshape(-1, 3)
+        # Almost every step has no base contact: share one empty array rather than build one.
+        points = np.array(base_points) if base_points else _NO_POINTS
         return Contacts(feet, bool(base_points), thigh, len(body_links), points)
 
     def foot_velocities(self) -> FloatArray:

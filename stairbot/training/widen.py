@@ -152,10 +152,14 @@ def _scan_map(source: LayoutShape, target: LayoutShape) -> tuple[list[int], list
     for x in target.scan_x_m:
         for y in target.scan_y_m:
             ix, iy = _index(source.scan_x_m, x), _index(source.scan_y_m, y)
-            own = -1 if ix is None or iy is None else ix * len(source.scan_y_m) + iy
-            nearest = min(range(len(source_points)), key=lambda i: math.dist(source_points[i], (x, y)))
-            weight_from.append(own)
-            stats_from.append(own if own >= 0 else nearest)
+            if ix is not None and iy is not None:
+                own = ix * len(source.scan_y_m) + iy
+                weight_from.append(own)
+                stats_from.append(own)
+            else:  # a new point: zero weights, the nearest source point's statistics
+                nearest = min(range(len(source_points)), key=lambda i: math.dist(source_points[i], (x, y)))
+                weight_from.append(-1)
+                stats_from.append(nearest)
     return weight_from, stats_from
 
 

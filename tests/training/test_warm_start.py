@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -367,6 +369,29 @@ def test_a_checkpoint_without_history_grows_into_a_run_with_one(source: Path) ->
         env.close()
 
 
+def _assert_grown_actor_acts_as_the_bundle(
+    init: BundleStart,
+    recipe: Any,
+    env: VecNormalize,
+    bundle_path: Path,
+    grow: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """After `init.apply`, the run's deterministic joint targets on the bundle's golden inputs, grown
+    by `grow` (new inputs filled with unrelated values), are the bundle's own."""
+    model = build_model(recipe, env, None)
+    init.apply(model, env, adaptive_curriculum=True)
+    bundle = load_bundle(bundle_path, backend="numpy")
+    with np.load(bundle_path / "golden.npz") as golden:
+        observations = golden["inputs"].astype(np.float32)
+    env.training = False
+    actions, _ = model.predict(env.normalize_obs(grow(observations)), deterministic=True)
+    targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
+        actions, -1.0, 1.0
+    )
+    expected = np.stack([bundle.act(observation) for observation in observations])
+    np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+
+
 def test_a_bundle_without_history_grows_into_a_run_with_one(tmp_path: Path) -> None:
     stage1 = data_dir("pretrained") / "stage1"  # the shipped policy's ancestor, trained without one
     recipe = load_recipe(FINETUNE, [*BUNDLE_TINY, HISTORY, f"init_from={stage1}"])
@@ -375,18 +400,7 @@ def test_a_bundle_without_history_grows_into_a_run_with_one(tmp_path: Path) -> N
     dump_yaml(recipe.env, tmp_path / "env.yaml")
     env = normalized_vec_env(recipe, make_vec_env(tmp_path / "env.yaml", 1, seed=5))
     try:
-        model = build_model(recipe, env, None)
-        init.apply(model, env, adaptive_curriculum=True)
-        bundle = load_bundle(stage1, backend="numpy")
-        with np.load(stage1 / "golden.npz") as golden:
-            observations = golden["inputs"].astype(np.float32)
-        env.training = False
-        actions, _ = model.predict(env.normalize_obs(_with_random_history(observations)), deterministic=True)
-        targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
-            actions, -1.0, 1.0
-        )
-        expected = np.stack([bundle.act(observation) for observation in observations])
-        np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+        _assert_grown_actor_acts_as_the_bundle(init, recipe, env, stage1, _with_random_history)
     finally:
         env.close()
 
@@ -477,18 +491,7 @@ def test_a_bundle_grows_into_a_finer_height_scan() -> None:
         ),
     )
     try:
-        model = build_model(recipe, env, None)
-        init.apply(model, env, adaptive_curriculum=True)
-        bundle = load_bundle(bundle_path, backend="numpy")
-        with np.load(bundle_path / "golden.npz") as golden:
-            observations = golden["inputs"].astype(np.float32)
-        env.training = False
-        actions, _ = model.predict(env.normalize_obs(_refine_scan(observations)), deterministic=True)
-        targets = bundle.metadata.default_joint_pos_rad + bundle.metadata.action_scale_rad * np.clip(
-            actions, -1.0, 1.0
-        )
-        expected = np.stack([bundle.act(observation) for observation in observations])
-        np.testing.assert_allclose(targets, expected, rtol=0, atol=1e-5)
+        _assert_grown_actor_acts_as_the_bundle(init, recipe, env, bundle_path, _refine_scan)
     finally:
         env.close()
 
