@@ -443,6 +443,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             action=action64,
             last_action=self._last_action,
             joint_pos_rad=state.joint_pos_rad,
+            default_joint_pos_rad=robot.default_pose_rad,
             soft_joint_limits_rad=self._soft_limits,
             torques=torques,
             foot_contact=contacts.foot_contact,

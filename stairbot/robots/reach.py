@@ -20,11 +20,10 @@ import pybullet
 from numpy.typing import NDArray
 from pybullet_utils.bullet_client import BulletClient
 
-from stairbot.robots.spec import RobotSpec
+from stairbot.robots.spec import JOINTS_PER_LEG, RobotSpec
 from stairbot.sim.world import load_robot
 
 FloatArray = NDArray[np.float64]
-JOINTS_PER_LEG = 3  # hip (abduction), thigh, calf
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ PYBULLET_DATA_PREFIX = "pybullet_data:"
 ACTUATED_JOINT_TYPES = ("revolute", "continuous")
 """URDF joint types a spec may list in `joints` (PyBullet loads both as JOINT_REVOLUTE)."""
 
+JOINTS_PER_LEG = 3
+"""Joints per leg in a spec's (policy) order: hip abduction, thigh, calf."""
+
 FOOT_RADIUS_TOLERANCE_M = 1e-3
 _LIMIT_TOLERANCE_RAD = 1e-9
 _MAX_ABS_ANGLE_RAD = 2.0 * math.pi

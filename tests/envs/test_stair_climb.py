@@ -549,3 +549,30 @@ def test_tread_range_draws_each_episodes_tread_seeded_and_is_off_by_default() ->
 def test_regular_fraction_outside_0_1_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"regular_fraction must be in \[0, 1\]"):
         gym.make("stairbot/StairClimb-v0", overrides={"stairs.regular_fraction": 1.5})
+
+
+def test_hip_abduction_charges_splayed_legs_not_the_default_pose() -> None:
+    """hip_abduction_l2 reads the hip (first) joint of every leg against the default pose, rad^2."""
+    env = gym.make("stairbot/StairClimb-v0", difficulty=0.0, overrides={"rewards.hip_abduction_l2": -1.0})
+    env.reset(seed=0)
+    base = env.unwrapped
+    default = base.robot_spec.default_pose_rad
+    splay = np.array([-0.4, 0.4, -0.2, 0.2])  # FR, FL out to the right and left; rear legs less
+    terms = {}
+    for name, offsets in (("default", np.zeros(4)), ("splayed", splay)):
+        env.reset(seed=0)
+        pose = default.copy()
+        pose[0::3] += offsets
+        state = base.world.read_state()
+        base.world.reset_robot(state.base_pos_m, 0.0, pose)
+        action = np.zeros(12, np.float32)
+        action[0::3] = offsets / base.config.control.action_scale_rad  # hold the splay
+        _, _, _, _, info = env.step(action)
+        hips = base.world.read_state().joint_pos_rad[0::3]
+        terms[name] = (info["reward_terms"]["hip_abduction_l2"], hips)
+    assert terms["default"][0] == pytest.approx(0.0, abs=1e-3)
+    charged, hips = terms["splayed"]
+    assert hips == pytest.approx(splay, abs=0.05)  # it held the splay through the step
+    assert charged == pytest.approx(-float(np.sum(hips**2)), rel=1e-6)
+    assert charged == pytest.approx(-float(np.sum(splay**2)), rel=0.2)
+    env.close()
