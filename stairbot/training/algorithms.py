@@ -11,6 +11,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
 from stairbot.errors import ConfigError
+from stairbot.training.bounded_policy import BoundedMeanPolicy
 from stairbot.training.recipe import Activation, Algorithm, Recipe
 
 _ALGORITHMS: dict[str, type[BaseAlgorithm]] = {Algorithm.PPO.value: PPO, Algorithm.SAC.value: SAC}
@@ -41,8 +42,11 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
     }
     if recipe.algorithm is Algorithm.PPO:
         p = recipe.ppo
+        # The plain policy unless the bound loss is on: checkpoints of runs without it stay loadable
+        # by SB3 alone.
+        bounded = p.bound_loss_coef > 0
         return PPO(
-            "MlpPolicy",
+            BoundedMeanPolicy if bounded else "MlpPolicy",
             learning_rate=p.learning_rate,
             n_steps=p.n_steps,
             batch_size=p.batch_size,
@@ -58,6 +62,7 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
                 "net_arch": {"pi": arch, "vf": arch},
                 "activation_fn": activation,
                 "log_std_init": recipe.policy.log_std_init,
+                **({"action_bound": p.action_bound, "bound_loss_coef": p.bound_loss_coef} if bounded else {}),
             },
             **common,
         )

@@ -60,6 +60,10 @@ class PPOConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 1.0
     target_kl: float | None = None
+    # Charge on action means beyond +-action_bound (`training.bounded_policy`): brings back means
+    # that drifted past the env's clip at 1, where PPO otherwise gets no gradient. 0: off.
+    bound_loss_coef: float = 0.0
+    action_bound: float = 1.0
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
@@ -72,6 +76,8 @@ class PPOConfig:
         check_range("ent_coef", self.ent_coef, 0.0, 1.0)
         check_range("vf_coef", self.vf_coef, 0.0, 10.0)
         check_range("max_grad_norm", self.max_grad_norm, 0.0, 100.0, low_open=True)
+        check_range("bound_loss_coef", self.bound_loss_coef, 0.0, 100.0)
+        check_range("action_bound", self.action_bound, 0.0, 10.0, low_open=True)
 
 
 @dataclass(frozen=True)
