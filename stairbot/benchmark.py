@@ -85,6 +85,7 @@ CSV_COLUMNS = (
     "peak_speed_mps",
     "pitch_to_slope_deg",
     "pitch_rate_rms_radps",
+    "hip_abduction_rms_rad",
     "base_contact_x_m",
     *(f"ended_{reason}" for reason in ENDINGS),
 )
@@ -135,6 +136,7 @@ class CellResult:
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
     pitch_rate_rms_radps: float | None = None  # how much the trunk rocks nose up and down
+    hip_abduction_rms_rad: float | None = None  # how far the legs splay sideways from the default pose
     base_contact_x_m: float | None = None  # where base contacts struck the trunk (x, base frame, m)
     # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
     # fall, standing out the time limit).
@@ -159,6 +161,7 @@ class CellResult:
             peak_speed_mps=report.peak_speed_mps,
             pitch_to_slope_deg=report.pitch_to_slope_deg,
             pitch_rate_rms_radps=report.pitch_rate_rms_radps,
+            hip_abduction_rms_rad=report.hip_abduction_rms_rad,
             base_contact_x_m=report.base_contact_x_m,
             endings=dict(Counter(r.termination_reason for r in report.results)),
         )
@@ -279,6 +282,7 @@ class BenchmarkResult:
             "speed/cmd",
             "pitch-slope",
             "pitch rate",
+            "hip splay",
         )
         rows = [
             (
@@ -292,6 +296,7 @@ class BenchmarkResult:
                 "-" if c.speed_over_command is None else f"{c.speed_over_command:.2f}",
                 "-" if c.pitch_to_slope_deg is None else f"{c.pitch_to_slope_deg:.0f} deg",
                 "-" if c.pitch_rate_rms_radps is None else f"{c.pitch_rate_rms_radps:.2f} rad/s",
+                "-" if c.hip_abduction_rms_rad is None else f"{c.hip_abduction_rms_rad:.2f} rad",
             )
             for c in self.cells
         ]

@@ -38,6 +38,7 @@ EPISODE_FIGURES = (
     "peak_speed_mps",
     "pitch_to_slope_deg",
     "pitch_rate_rms_radps",
+    "hip_abduction_rms_rad",
     "base_contact_x_m",
 )
 
@@ -54,11 +55,14 @@ class EpisodeResult:
     episode_return: float
     # How it moved (NaN when not recorded): mean base speed along +x over the commanded one; the
     # peak base speed along +x, m/s; mean |base pitch - the flight's slope under it|, deg; root mean
-    # square of the base's pitch rate, rad/s (how much the trunk rocks nose up and down).
+    # square of the base's pitch rate, rad/s (how much the trunk rocks nose up and down); root mean
+    # square over steps and legs of the hip abduction joints' distance from the default pose, rad
+    # (how far the legs splay sideways: a splayed leg stands lower).
     speed_over_command: float = math.nan
     peak_speed_mps: float = math.nan
     pitch_to_slope_deg: float = math.nan
     pitch_rate_rms_radps: float = math.nan
+    hip_abduction_rms_rad: float = math.nan
     # Ended in base contact: where along the trunk it struck, base-frame x in m (> 0 toward the nose;
     # the env's info["base_contact_at_m"]). NaN for every other ending.
     base_contact_x_m: float = math.nan
@@ -83,6 +87,7 @@ class EvalReport:
     peak_speed_mps: float | None = None
     pitch_to_slope_deg: float | None = None
     pitch_rate_rms_radps: float | None = None
+    hip_abduction_rms_rad: float | None = None
     base_contact_x_m: float | None = None  # mean over the base-contact endings
 
     @staticmethod
@@ -122,6 +127,8 @@ class EvalReport:
             rows.append(("pitch off the slope (mean)", f"{self.pitch_to_slope_deg:.1f} deg"))
         if self.pitch_rate_rms_radps is not None:
             rows.append(("pitch rate (rms)", f"{self.pitch_rate_rms_radps:.2f} rad/s"))
+        if self.hip_abduction_rms_rad is not None:
+            rows.append(("hip splay (rms)", f"{self.hip_abduction_rms_rad:.2f} rad"))
         if self.base_contact_x_m is not None:
             rows.append(("trunk struck at (mean)", f"x {self.base_contact_x_m:+.2f} m in the base frame"))
         endings = Counter(r.termination_reason for r in self.results)
@@ -134,7 +141,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
     """One deterministic episode; returns its result and the reset info."""
     obs, reset_info = env.reset(seed=seed)
     total, length = 0.0, 0
-    speeds, commands, pitch_errors, pitch_rates = [], [], [], []
+    speeds, commands, pitch_errors, pitch_rates, hip_abductions = [], [], [], [], []
     while True:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += float(reward)
@@ -144,6 +151,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
             commands.append(float(info["command_speed_mps"]))
             pitch_errors.append(abs(float(info["pitch_to_slope_rad"])))
             pitch_rates.append(float(info["pitch_rate_radps"]))
+            hip_abductions.append(float(info["hip_abduction_rms_rad"]))
         if terminated or truncated:
             break
     dt = float(env.unwrapped.dt)  # type: ignore[attr-defined]
@@ -156,17 +164,21 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         length=length,
         duration_s=length * dt,
         episode_return=total,
-        **gait_figures(speeds, commands, pitch_errors, pitch_rates),
+        **gait_figures(speeds, commands, pitch_errors, pitch_rates, hip_abductions),
         base_contact_x_m=float(struck_at[0]) if (struck_at := info.get("base_contact_at_m")) else math.nan,
     )
     return result, reset_info
 
 
 def gait_figures(
-    speeds: list[float], commands: list[float], pitch_errors: list[float], pitch_rates: list[float]
+    speeds: list[float],
+    commands: list[float],
+    pitch_errors: list[float],
+    pitch_rates: list[float],
+    hip_abductions: list[float],
 ) -> dict[str, float]:
-    """EpisodeResult's gait fields from per-step speeds and commands (m/s), |pitch errors| (rad)
-    and pitch rates (rad/s)."""
+    """EpisodeResult's gait fields from per-step speeds and commands (m/s), |pitch errors| (rad),
+    pitch rates (rad/s) and the hips' rms abduction over the legs (rad)."""
     if not speeds:
         return {}
     command = float(np.mean(commands))
@@ -175,6 +187,7 @@ def gait_figures(
         "peak_speed_mps": max(speeds),
         "pitch_to_slope_deg": math.degrees(float(np.mean(pitch_errors))),
         "pitch_rate_rms_radps": float(np.sqrt(np.mean(np.square(pitch_rates)))),
+        "hip_abduction_rms_rad": float(np.sqrt(np.mean(np.square(hip_abductions)))),
     }
 
 

@@ -24,7 +24,7 @@ from stairbot.observations import (
     history_frame_size,
 )
 from stairbot.rewards import RewardComposer, StepContext
-from stairbot.robots.spec import RobotSpec, load_robot_spec
+from stairbot.robots.spec import JOINTS_PER_LEG, RobotSpec, load_robot_spec
 from stairbot.sim.actuators import AppliedTorques
 from stairbot.sim.randomizer import Randomizer
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
@@ -106,7 +106,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `num_steps`, `direction` (`up`/`down`: drawn per episode with `curriculum.down_fraction`),
     `difficulty`, `success`, and how the robot moves: `base_speed_x_mps` and `command_speed_mps`
     (m/s along +x), `pitch_to_slope_rad` (base pitch, nose up > 0, minus the flight's slope under
-    it), `pitch_rate_radps` (base angular velocity about its own y axis, rad/s); with
+    it), `pitch_rate_radps` (base angular velocity about its own y axis, rad/s),
+    `hip_abduction_rms_rad` (root mean square over the legs of the hip abduction joints' distance
+    from the default pose, rad: how far the legs splay sideways); with
     `base_clearance_deficit` weighted, `base_clearance_m` (that edge's height above the stairs, m,
     `terrain.clearance.base_clearance_m`); on a `base_contact` ending, `base_contact_at_m` (the mean
     of the trunk's contact points in the base frame, m: x > 0 toward the nose, the trunk box spans
@@ -502,14 +504,17 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
 
     def _gait_signals(self, state: RobotState, terrain_pitch_rad: float) -> dict[str, float]:
         """How the robot moves, for evaluation: base speed along +x and the commanded one (m/s), the
-        base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs), and
-        its pitch rate (rad/s about the base's y axis)."""
+        base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs), its
+        pitch rate (rad/s about the base's y axis), and the rms over legs of the hips' abduction
+        from the default pose (rad)."""
+        hips = (state.joint_pos_rad - self.robot_spec.default_pose_rad)[::JOINTS_PER_LEG]
         nose_up_rad = math.asin(max(-1.0, min(1.0, -float(state.projected_gravity[0]))))
         return {
             "base_speed_x_mps": float(state.base_lin_vel_mps[0]),
             "command_speed_mps": float(self._command[0]),
             "pitch_to_slope_rad": nose_up_rad - terrain_pitch_rad,
             "pitch_rate_radps": float(state.base_ang_vel_body_radps[1]),
+            "hip_abduction_rms_rad": float(np.sqrt(np.mean(np.square(hips)))),
         }
 
     def _steer(self, state: RobotState) -> None:
