@@ -47,7 +47,7 @@ import numpy as np
 from stairbot.conditions import Randomized, condition_overrides, condition_presets
 from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError
-from stairbot.evaluation import FALL_REASONS, EvalReport, evaluate
+from stairbot.evaluation import EPISODE_FIGURES, FALL_REASONS, EvalReport, evaluate
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.stats import wilson_interval
 from stairbot.terrain.stairs import MAX_RISER_M, MIN_TREAD_M
@@ -81,12 +81,7 @@ CSV_COLUMNS = (
     "falls_per_episode",
     "mean_time_to_top_s",
     "mean_return",
-    "speed_over_command",
-    "peak_speed_mps",
-    "pitch_to_slope_deg",
-    "pitch_rate_rms_radps",
-    "hip_abduction_rms_rad",
-    "base_contact_x_m",
+    *EPISODE_FIGURES,  # how the robot moved, and where its trunk struck
     *(f"ended_{reason}" for reason in ENDINGS),
 )
 
@@ -157,12 +152,7 @@ class CellResult:
             mean_time_to_top_s=report.mean_time_to_top_s,
             mean_return=report.mean_return,
             success_durations_s=tuple(r.duration_s for r in report.results if r.success),
-            speed_over_command=report.speed_over_command,
-            peak_speed_mps=report.peak_speed_mps,
-            pitch_to_slope_deg=report.pitch_to_slope_deg,
-            pitch_rate_rms_radps=report.pitch_rate_rms_radps,
-            hip_abduction_rms_rad=report.hip_abduction_rms_rad,
-            base_contact_x_m=report.base_contact_x_m,
+            **{name: getattr(report, name) for name in EPISODE_FIGURES},
             endings=dict(Counter(r.termination_reason for r in report.results)),
         )
 
