@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
@@ -67,7 +68,7 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
             **common,
         )
     s = recipe.sac
-    return SAC(
+    model = SAC(
         "MlpPolicy",
         learning_rate=s.learning_rate,
         buffer_size=s.buffer_size,
@@ -81,6 +82,7 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
         target_entropy="auto" if s.target_entropy is None else s.target_entropy,
         use_sde=s.use_sde,
         sde_sample_freq=s.sde_sample_freq,
+        n_steps=s.n_steps,
         policy_kwargs={
             "net_arch": {"pi": arch, "qf": arch},
             "activation_fn": activation,
@@ -88,3 +90,21 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
         },
         **common,
     )
+    if s.initial_log_std is not None:
+        start_log_std_at(model, s.initial_log_std)
+    return model
+
+
+def start_log_std_at(model: SAC, log_std: float) -> None:
+    """Make a fresh SAC actor's (non-gSDE) log-std head output `log_std` for every observation.
+
+    Zero weights and a constant bias: the head still learns a state-dependent log std (its weight
+    gradients are the features times the bias's), it only starts flat. Runs before any update, so
+    the optimizer holds no moments for the old values.
+    """
+    head = model.actor.log_std
+    if not isinstance(head, nn.Linear):
+        raise ConfigError("sac.initial_log_std needs SAC without gSDE (its log std is then a layer)")
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(log_std)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -221,6 +222,11 @@ def read_difficulties(checkpoint: Path) -> list[float | None]:
 def load_model(checkpoint: Path, algorithm_class: Any, **kwargs: Any) -> Any:
     """Load the SB3 model of a checkpoint; CheckpointError (never a traceback) if it is corrupt."""
     try:
-        return algorithm_class.load(checkpoint / "model.zip", device="cpu", **kwargs)
+        with warnings.catch_warnings():
+            # A SAC run with n-step returns saved its NStepReplayBuffer class together with its
+            # n_steps and gamma, so SB3's warning that n_steps "is ignored" for a custom buffer
+            # class does not apply: the loaded model samples n-step returns as before.
+            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored because a custom")
+            return algorithm_class.load(checkpoint / "model.zip", device="cpu", **kwargs)
     except Exception as exc:  # SB3/zipfile/torch raise many types for a damaged file
         raise CheckpointError(f"checkpoint {checkpoint} has a corrupt model.zip: {exc}") from exc

@@ -101,10 +101,19 @@ class SACConfig:
     # independent jitter. SB3 then clips the actor's mean to +-2 before the tanh; export follows.
     use_sde: bool = False
     sde_sample_freq: int = -1
+    # n-step returns (SB3's NStepReplayBuffer): the critic's target sums n discounted rewards before
+    # it bootstraps, so a riser's pay reaches the steps that led to it n times faster. 1: off.
+    n_steps: int = 1
+    # Without gSDE, SB3 starts the actor's log-std layer at PyTorch's default init: a state-dependent
+    # log std near 0, i.e. noise of std ~1 before the tanh, which shakes a standing robot over. A
+    # number here starts that layer at zero weights and this bias (noise std exp(value) before the
+    # tanh, still state-dependent as it learns). null: SB3's init. With gSDE, policy.log_std_init.
+    initial_log_std: float | None = None
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         check_range("buffer_size", self.buffer_size, 1_000, 10_000_000)
+        check_range("n_steps", self.n_steps, 1, 100)
         check_range("learning_starts", self.learning_starts, 0, 10_000_000)
         check_range("batch_size", self.batch_size, 2, 100_000)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
@@ -116,6 +125,14 @@ class SACConfig:
             check_range("sde_sample_freq", self.sde_sample_freq, 1, 1_000_000)
         if self.target_entropy is not None:
             check_range("target_entropy", self.target_entropy, -1000.0, 1000.0)
+        if self.initial_log_std is not None:
+            if self.use_sde:
+                raise ConfigError(
+                    "sac.initial_log_std sets the log-std layer of SAC without gSDE; with"
+                    " sac.use_sde: true the initial noise is policy.log_std_init (set initial_log_std: null)"
+                )
+            # SB3 clamps the actor's log std to [-20, 2].
+            check_range("initial_log_std", self.initial_log_std, -20.0, 2.0)
 
 
 def _check_ent_coef(value: str | float) -> None:
