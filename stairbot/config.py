@@ -1,7 +1,7 @@
 """Typed, frozen configuration loaded from YAML.
 
 Configs are frozen dataclasses. `load_dataclass(cls, mapping)` builds one from plain data (as read by
-`yaml.safe_load`) and rejects what does not fit, naming the key with its dotted path:
+`safe_load_yaml`) and rejects what does not fit, naming the key with its dotted path:
 
 - an unknown key is an error listing the allowed keys of that section;
 - a value of the wrong type is an error naming the expected type;
@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -31,11 +32,32 @@ from stairbot.errors import ConfigError
 T = TypeVar("T")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-4` as the number it is.
+
+    PyYAML follows YAML 1.1, whose floats need a dot: `1e-4` was the string '1e-4' and
+    `learning_rate: 1e-4` an error. This adds YAML 1.2's float form (the dot optional before an
+    exponent); everything else reads as `yaml.safe_load` reads it.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def safe_load_yaml(text: str) -> Any:
+    """`yaml.safe_load` (no unsafe tags), with `1e-4` a float as in YAML 1.2."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no unsafe tags
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with `safe_load` (never the unsafe loaders); an empty file is `{}`."""
+    """Read a YAML mapping with `safe_load_yaml` (never the unsafe loaders); an empty file is `{}`."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if data is None:
@@ -51,7 +73,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override '{text}' must look like key.path=value")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = safe_load_yaml(value)
     except yaml.YAMLError as exc:
         raise ConfigError(f"override '{text}': value is not valid YAML: {exc}") from exc
     return key.strip(), parsed

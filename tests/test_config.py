@@ -12,10 +12,12 @@ from stairbot.config import (
     load_dataclass,
     parse_override,
     read_yaml,
+    safe_load_yaml,
 )
 from stairbot.envs.config import EnvConfig, load_env_config
 from stairbot.errors import ConfigError
 from stairbot.paths import available_presets, resolve_preset
+from stairbot.training.recipe import load_recipe
 
 
 def test_shipped_presets_load() -> None:
@@ -118,3 +120,21 @@ def test_yaml_is_read_safely(tmp_path) -> None:
     path.write_text("robot: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e-4", 1e-4), ("3.0e-5", 3e-5), ("-2E+3", -2000.0), ("[1e-3, 2]", [1e-3, 2]), ("12", 12)],
+)
+def test_exponents_without_a_dot_are_numbers(text: str, value: object) -> None:
+    # YAML 1.1 (PyYAML) read `1e-4` as a string, so `ppo.learning_rate=1e-4` was "must be a number".
+    assert parse_override(f"ppo.learning_rate={text}") == ("ppo.learning_rate", value)
+
+
+def test_a_recipe_takes_a_learning_rate_written_1e_4(tmp_path) -> None:
+    assert load_recipe("ppo_stairs", ["ppo.learning_rate=1e-4"]).ppo.learning_rate == 1e-4
+    path = tmp_path / "recipe.yaml"
+    path.write_text("algorithm: ppo\nppo:\n  learning_rate: 2e-4\n")
+    assert load_recipe(path).ppo.learning_rate == 2e-4
+    # Words that merely start like a number stay strings.
+    assert safe_load_yaml("name: 1e\nother: e5\n") == {"name": "1e", "other": "e5"}
