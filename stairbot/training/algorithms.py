@@ -98,9 +98,9 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
 def start_log_std_at(model: SAC, log_std: float) -> None:
     """Make a fresh SAC actor's (non-gSDE) log-std head output `log_std` for every observation.
 
-    Zero weights and a constant bias: the head still learns a state-dependent log std (its weight
-    gradients are the features times the bias's), it only starts flat. Runs before any update, so
-    the optimizer holds no moments for the old values.
+    Zero weights and a constant bias: the head only starts flat; its weights still get gradients
+    (the features times the log std's), so it goes on to learn a state-dependent log std. Called on
+    a fresh model, before any update, so the optimizer holds no moments for the old values.
     """
     head = model.actor.log_std
     if not isinstance(head, nn.Linear):
