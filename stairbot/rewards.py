@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stairbot.errors import ConfigError
-from stairbot.robots.spec import JOINTS_PER_LEG
+from stairbot.robots.spec import hip_abduction_rad
 from stairbot.sim.actuators import AppliedTorques
 
 FloatArray = NDArray[np.float64]
@@ -207,12 +207,12 @@ def joint_limit(ctx: StepContext) -> float:
 def hip_abduction_l2(ctx: StepContext) -> float:
     """Hip abduction joints away from the default pose, squared and summed over legs, rad^2.
 
-    Joints come per leg as (hip abduction, thigh, calf) (`JOINTS_PER_LEG`). A splayed leg stands
-    lower: the release before this term climbed with its front feet splayed out ~0.45 rad (hip
-    actions at the clip in 76 % of its steps up 0.15 m stairs), which costs each front leg ~3 cm of
-    height under a trunk whose front edge is what strikes the nosings.
+    Per leg as `robots.spec.hip_abduction_rad`. A splayed leg stands lower: the release before
+    this term climbed with its front feet splayed out ~0.45 rad (hip actions at the clip in 76 % of
+    its steps up 0.15 m stairs), which costs each front leg ~3 cm of height under a trunk whose
+    front edge is what strikes the nosings.
     """
-    deviation = ctx.joint_pos_rad[::JOINTS_PER_LEG] - ctx.default_joint_pos_rad[::JOINTS_PER_LEG]
+    deviation = hip_abduction_rad(ctx.joint_pos_rad, ctx.default_joint_pos_rad)
     return float(np.dot(deviation, deviation))
 
 

@@ -24,7 +24,7 @@ from stairbot.observations import (
     history_frame_size,
 )
 from stairbot.rewards import RewardComposer, StepContext
-from stairbot.robots.spec import JOINTS_PER_LEG, RobotSpec, load_robot_spec
+from stairbot.robots.spec import RobotSpec, hip_abduction_rad, load_robot_spec
 from stairbot.sim.actuators import AppliedTorques
 from stairbot.sim.randomizer import Randomizer
 from stairbot.sim.world import FOLLOW_CAMERA, RobotState, World, camera_target
@@ -507,7 +507,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         base's pitch minus the terrain's slope under it (rad, > 0: nose higher than the stairs), its
         pitch rate (rad/s about the base's y axis), and the rms over legs of the hips' abduction
         from the default pose (rad)."""
-        hips = (state.joint_pos_rad - self.robot_spec.default_pose_rad)[::JOINTS_PER_LEG]
+        hips = hip_abduction_rad(state.joint_pos_rad, self.robot_spec.default_pose_rad)
         nose_up_rad = math.asin(max(-1.0, min(1.0, -float(state.projected_gravity[0]))))
         return {
             "base_speed_x_mps": float(state.base_lin_vel_mps[0]),
