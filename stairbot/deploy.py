@@ -123,8 +123,9 @@ class BundleMetadata:
         input_name, output_name: tensor names of policy.onnx.
         golden_atol_rad: the absolute error a runtime must meet on the golden vectors.
         files: {file name: expected SHA-256 hex digest}.
-        gait_frequency_hz, gait_calf_swing_rad: the trot generator (`TrotGenerator`) the policy's
-            targets ride on; None for a policy of plain joint targets.
+        gait_frequency_hz, gait_calf_swing_rad, gait_stride_rad: the trot generator
+            (`TrotGenerator`) the policy's targets ride on; None for a policy of plain joint targets
+            (the stride is 0.0 in bundles written before it existed).
         history_steps: H, the earlier observations the proprio_history term repeats (0: none).
     """
 
@@ -156,6 +157,7 @@ class BundleMetadata:
     files: Mapping[str, str]
     gait_frequency_hz: float | None = None
     gait_calf_swing_rad: float | None = None
+    gait_stride_rad: float = 0.0
     history_steps: int = 0
 
     @property
@@ -240,6 +242,7 @@ class BundleMetadata:
                 files={str(name): str(entry["sha256"]) for name, entry in _key(raw, "files").items()},
                 gait_frequency_hz=None if gait is None else float(gait["frequency_hz"]),
                 gait_calf_swing_rad=None if gait is None else float(gait["calf_swing_rad"]),
+                gait_stride_rad=0.0 if gait is None else float(gait.get("stride_rad", 0.0)),
                 history_steps=0 if history is None else int(history["steps"]),
             )
         except BundleError:
@@ -465,11 +468,17 @@ class TrotGenerator:
     Joint-space swing: for a leg of (hip, thigh, calf) joints with equal thigh and calf lengths, flexing
     the calf by -2 d and the thigh by +d shortens the hip-foot line without turning it, so the foot
     rises straight up. The swing profile is s = sin(leg phase) on the first half of the cycle (lift and
-    put down), 0 on the second (stance):
+    put down), 0 on the second (stance). The stride turns the whole leg fore and aft with
+    c = cos(leg phase): back (+) at lift-off, forward through the swing, forward (-) at touchdown and
+    back through the stance, so the feet push the trunk forward with zero action:
 
         calf offset  = -calf_swing_rad * s
-        thigh offset = +calf_swing_rad * s / 2
+        thigh offset = +calf_swing_rad * s / 2 + stride_rad * c
         hip offset   = 0
+
+    A positive thigh angle swings the foot back in every spec of `urdf/` (the stand pose's thigh is
+    +0.85 rad); for stairdog the foot's fore-aft travel is about 2 x 0.30 m x stride_rad, so at
+    2 Hz stride_rad = 0.2 carries the trunk about 0.12 m per stance of 0.25 s, ~0.5 m/s.
 
     For stairdog (thigh = calf = 0.213 m, stand pose thigh 0.85 / calf -1.70 rad), calf_swing_rad = 0.6
     lifts the foot 0.107 m at mid-swing. Legs come in the spec's order FR, FL, RR, RL, each as (hip,
@@ -481,7 +490,9 @@ class TrotGenerator:
         phase_rad: clock phase in [0, 2 pi); 0 at reset.
     """
 
-    def __init__(self, num_joints: int, frequency_hz: float, calf_swing_rad: float) -> None:
+    def __init__(
+        self, num_joints: int, frequency_hz: float, calf_swing_rad: float, stride_rad: float = 0.0
+    ) -> None:
         legs = num_joints // JOINTS_PER_LEG
         if num_joints % JOINTS_PER_LEG or legs != len(TROT_PHASE_OFFSETS_RAD):
             raise ValueError(
@@ -489,9 +500,12 @@ class TrotGenerator:
             )
         self.frequency_hz = float(frequency_hz)
         self.calf_swing_rad = float(calf_swing_rad)
+        self.stride_rad = float(stride_rad)
         self._leg_offsets = np.array(TROT_PHASE_OFFSETS_RAD)
         # Per-joint weight of the swing profile: (hip 0, thigh +1/2, calf -1) x calf_swing_rad.
         self._joint_weights = np.tile(np.array([0.0, 0.5, -1.0]) * self.calf_swing_rad, legs)
+        # Per-joint weight of the stride profile: the thigh alone, stride_rad.
+        self._stride_weights = np.tile(np.array([0.0, 1.0, 0.0]) * self.stride_rad, legs)
         self.phase_rad = 0.0
 
     def reset(self, phase_rad: float = 0.0) -> None:
@@ -505,9 +519,16 @@ class TrotGenerator:
         """(legs,) swing profile in [0, 1]: sin(leg phase) while swinging, 0 in stance."""
         return np.maximum(np.sin(self.phase_rad + self._leg_offsets), 0.0)
 
+    def stride(self) -> F64:
+        """(legs,) stride profile in [-1, 1]: cos(leg phase), +1 (foot back) at lift-off."""
+        return np.cos(self.phase_rad + self._leg_offsets)
+
     def offsets(self) -> F64:
         """(J,) joint target offsets, rad, at the current phase."""
-        return np.repeat(self.swing(), JOINTS_PER_LEG) * self._joint_weights
+        lift = np.repeat(self.swing(), JOINTS_PER_LEG) * self._joint_weights
+        if self.stride_rad == 0.0:
+            return lift
+        return lift + np.repeat(self.stride(), JOINTS_PER_LEG) * self._stride_weights
 
     def observation(self) -> F64:
         """(2,) the phase as (sin, cos): what the policy observes of the clock."""
@@ -582,7 +603,10 @@ class BundlePolicy:
         self.gait: TrotGenerator | None = None
         if metadata.gait_frequency_hz is not None and metadata.gait_calf_swing_rad is not None:
             self.gait = TrotGenerator(
-                metadata.num_joints, metadata.gait_frequency_hz, metadata.gait_calf_swing_rad
+                metadata.num_joints,
+                metadata.gait_frequency_hz,
+                metadata.gait_calf_swing_rad,
+                metadata.gait_stride_rad,
             )
 
     @classmethod

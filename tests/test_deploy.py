@@ -36,6 +36,7 @@ from stairbot.deploy import (
     EmergencyStop,
     FixedRateLoop,
     ObservationBuilder,
+    TrotGenerator,
     load_bundle,
     yaw_from_quaternion,
 )
@@ -110,8 +111,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 
 @pytest.fixture(scope="module")
 def gait_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
-    """The same tiny run with the gait prior (a trot the policy's targets ride on) turned on."""
-    return _train_and_export(tmp_path_factory.mktemp("deploy-gait"), "env.control.gait.enabled=true")
+    """The same tiny run with the gait prior (a trot the policy's targets ride on, with a stride) on."""
+    return _train_and_export(
+        tmp_path_factory.mktemp("deploy-gait"),
+        "env.control.gait.enabled=true",
+        "env.control.gait.stride_rad=0.3",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -544,6 +549,35 @@ def test_closed_loop_matches_sb3(
     assert all(
         r["reason"] in {"fall", "base_contact", "out_of_bounds", "success", "time_limit"} for r in results
     )
+
+
+def test_gait_bundle_adds_the_trained_trot_to_its_targets(gait_exported: Exported) -> None:
+    """The bundle carries the generator the env trained with (stride included), and `act` adds its
+    offsets at the env's phase, step after step: network targets + the env config's trot, with the
+    clock the env's observation shows."""
+    policy = load_bundle(gait_exported.bundle)
+    env = gait_exported.make_env(overrides=LONG_EPISODES)
+    phase = policy.metadata.term("gait_phase")
+    try:
+        gait = env.unwrapped.config.control.gait
+        assert gait.stride_rad == 0.3
+        assert policy.gait is not None and policy.gait.stride_rad == gait.stride_rad
+        reference = TrotGenerator(policy.num_joints, gait.frequency_hz, gait.calf_swing_rad, gait.stride_rad)
+        obs, _ = env.reset(seed=3)
+        policy.reset()
+        for step in range(30):
+            np.testing.assert_allclose(
+                obs[phase.start : phase.start + phase.size], reference.observation(), atol=1e-6
+            )
+            expected = policy.act_batch(obs[None, :])[0] + reference.offsets()
+            np.testing.assert_allclose(policy.act(obs), expected, atol=1e-6, err_msg=f"step {step}")
+            reference.advance(policy.dt_s)
+            obs, _, terminated, truncated, _ = env.step(policy.last_action)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    assert step >= 10, "too short an episode to see the clock move"
 
 
 # ---- 6. deploy.py needs numpy and onnxruntime only ------------------------------------------------

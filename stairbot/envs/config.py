@@ -57,10 +57,13 @@ class GaitConfig:
     enabled: bool = False
     frequency_hz: float = 2.0  # gait cycles per second
     calf_swing_rad: float = 0.6  # peak calf flexion of a swinging leg (the thigh turns half), rad
+    # fore-aft thigh sweep, rad: +stride at lift-off (foot back), -stride at touchdown; 0 lifts in place
+    stride_rad: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("frequency_hz", self.frequency_hz, 0.0, 5.0, low_open=True, unit="Hz")
         check_range("calf_swing_rad", self.calf_swing_rad, 0.0, 1.5, unit="rad")
+        check_range("stride_rad", self.stride_rad, 0.0, 0.5, unit="rad")
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self.obs_layout = env_observation_layout(self.config, self.robot_spec.num_joints)
         # The gait prior's clock (None: plain joint targets).
         self._gait = (
-            TrotGenerator(self.robot_spec.num_joints, gait.frequency_hz, gait.calf_swing_rad)
+            TrotGenerator(self.robot_spec.num_joints, gait.frequency_hz, gait.calf_swing_rad, gait.stride_rad)
             if gait.enabled
             else None
         )

@@ -200,6 +200,7 @@ def bundle_metadata(
                     "type": "trot",
                     "frequency_hz": gait.frequency_hz,
                     "calf_swing_rad": gait.calf_swing_rad,
+                    "stride_rad": gait.stride_rad,
                     "phase_at_reset_rad": 0.0,
                     "note": "the clock advances by 2 pi frequency_hz dt_s after each action; the "
                     "observation's gait_phase term is (sin, cos) of its phase",
