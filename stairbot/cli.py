@@ -13,6 +13,8 @@ stairbot demo [--preset P] [--episodes N] [--riser-m H] [--seed S]
 stairbot record [POLICY] --out FILE.mp4|.gif [--width W] [--height H] [--episodes N] [--riser-m H]
                 [--seed S] [--fps F] [--max-steps N] [--randomized [PRESET]]
 stairbot plot RUN_DIR [--out DIR] [--seed S] [--riser-m H] [--max-steps N] [--no-episode]
+stairbot compare RUN_DIR RUN_DIR ... [--labels NAME ...] [--target P] [--window N] [--budget N]
+                 [--plot FILE] [--json FILE]
 stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-steps N] [--screenshot FILE]
               [--randomized [PRESET]]
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
@@ -248,6 +250,27 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from stairbot.viz.compare import compare_runs, format_comparison, plot_comparison
+
+    comparison = compare_runs(
+        [Path(path) for path in args.run_dirs],
+        args.labels,
+        target=args.target,
+        window_steps=args.window,
+        budget_steps=args.budget,
+    )
+    print(format_comparison(comparison))
+    if args.plot:
+        print(f"wrote {plot_comparison(comparison, Path(args.plot))}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(comparison.to_json(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _add_policy_argument(parser: argparse.ArgumentParser) -> None:
     """The optional POLICY positional shared by record, play and benchmark (see policy_source)."""
     parser.add_argument(
@@ -296,6 +319,23 @@ def _add_record_and_plot(sub: argparse._SubParsersAction[argparse.ArgumentParser
     plot.add_argument("--max-steps", type=int, help="cap that episode (control steps; default 1000)")
     plot.add_argument("--no-episode", action="store_true", help="only the learning curves")
     plot.set_defaults(func=_plot)
+
+    compare = sub.add_parser(
+        "compare",
+        help="training runs side by side: which learned faster on the same budget (from their logs)",
+    )
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--labels", nargs="+", help="one name per run (default: the directory names)")
+    compare.add_argument(
+        "--target", type=float, default=0.9, help="evaluation success rate to time (default 0.9)"
+    )
+    compare.add_argument(
+        "--window", type=int, default=100_000, help="training steps before the budget to average over"
+    )
+    compare.add_argument("--budget", type=int, help="environment steps (default: the shortest run's)")
+    compare.add_argument("--plot", metavar="FILE", help="write the overlaid curves (PNG)")
+    compare.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    compare.set_defaults(func=_compare)
 
 
 def _play(args: argparse.Namespace) -> int:

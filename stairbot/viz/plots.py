@@ -88,7 +88,8 @@ def default_window(num_episodes: int) -> int:
     return int(min(_MAX_WINDOW, max(_MIN_WINDOW, min(5, num_episodes), round(num_episodes / 25))))
 
 
-def _max_riser_m(run_dir: Path) -> float | None:
+def run_max_riser_m(run_dir: Path) -> float | None:
+    """The curriculum's max_riser_m (m) from the run's env.yaml: difficulty 1 means this riser."""
     from stairbot.config import read_yaml
 
     try:
@@ -110,7 +111,7 @@ def _num_stair_steps(run_dir: Path) -> int | None:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
     """Write `fig` as a 256-colour palette PNG (a third of the bytes of RGBA, no visible change for
     line plots) and release it."""
     from PIL import Image
@@ -131,7 +132,7 @@ def _no_data(ax: Axes, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
 
 
-def _steps_axis(ax: Axes) -> None:
+def steps_axis(ax: Axes) -> None:
     ax.set_xlabel("environment steps")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     ax.grid(alpha=0.3)
@@ -182,8 +183,8 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
     ax_diff.set_title("Curriculum difficulty")
     ax_diff.set_ylabel("difficulty (0 = flat, 1 = max riser)")
     for ax in axes[0]:
-        _steps_axis(ax)
-    _steps_axis(ax_diff)
+        steps_axis(ax)
+    steps_axis(ax_diff)
     if n:
         x = episodes["timesteps"]
         order = np.argsort(x, kind="stable")
@@ -212,7 +213,7 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
             ax_reason.legend(loc="lower left", fontsize=8, framealpha=0.9, ncol=2)
         _curve(ax_diff, x, cols["difficulty"], window, label="difficulty", color="tab:purple")
         ax_diff.set_ylim(-0.02, max(0.2, float(np.nanmax(cols["difficulty"], initial=0.0)) * 1.1))
-        max_riser = _max_riser_m(run_dir)
+        max_riser = run_max_riser_m(run_dir)
         if max_riser is not None:
             riser_axis = ax_diff.secondary_yaxis(
                 "right", functions=(lambda d: d * max_riser * 100, lambda cm: cm / (max_riser * 100))
@@ -233,7 +234,7 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
     ax_eval_ret.set_title("Evaluation return")
     ax_eval_ret.set_ylabel("mean return")
     for ax in (ax_eval_success, ax_eval_climbed, ax_eval_ret):
-        _steps_axis(ax)
+        steps_axis(ax)
     if len(evaluations.get("timesteps", ())):
         ex = evaluations["timesteps"]
         best = evaluations.get("best", np.zeros_like(ex)) > 0
@@ -256,7 +257,7 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
     else:
         for ax in (ax_eval_success, ax_eval_climbed, ax_eval_ret):
             _no_data(ax, "evaluations")
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def plot_reward_terms(run_dir: Path, out: Path) -> Path:
@@ -291,10 +292,10 @@ def plot_reward_terms(run_dir: Path, out: Path) -> Path:
             ax.set_visible(False)
     for ax in axes[-cols:]:
         if ax.get_visible():
-            _steps_axis(ax)
+            steps_axis(ax)
     for ax in axes[: len(names)]:
         ax.tick_params(labelbottom=True)
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 # ---- one episode --------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ def plot_episode(telemetry: EpisodeTelemetry, out: Path, *, title: str | None = 
     contact.grid(alpha=0.3, axis="x")
     if tm.length:
         contact.set_xlim(0.0, float(t[-1]))
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def _true_spans(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
