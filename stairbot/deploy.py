@@ -477,8 +477,10 @@ class TrotGenerator:
         hip offset   = 0
 
     A positive thigh angle swings the foot back in every spec of `urdf/` (the stand pose's thigh is
-    +0.85 rad); for stairdog the foot's fore-aft travel is about 2 x 0.30 m x stride_rad, so at
-    2 Hz stride_rad = 0.2 carries the trunk about 0.12 m per stance of 0.25 s, ~0.5 m/s.
+    +0.85 rad). For stairdog the foot moves 0.28 m back per rad of thigh at the stand pose, so a
+    foot's nominal travel per stance is 2 x 0.28 m x stride_rad: 0.22 m at 0.4 rad. The trunk makes
+    less of it (PD lag, foot slip, and the lift alone drifts it back): with zero action on flat ground
+    at 2 Hz, 0.4 rad walks at 0.3-0.4 m/s, 0.2 rad about stands (README, "Action space").
 
     For stairdog (thigh = calf = 0.213 m, stand pose thigh 0.85 / calf -1.70 rad), calf_swing_rad = 0.6
     lifts the foot 0.107 m at mid-swing. Legs come in the spec's order FR, FL, RR, RL, each as (hip,
