@@ -75,11 +75,18 @@ class Comparison:
     runs: tuple[RunSummary, ...]
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON data; a figure a run does not have (NaN) is null."""
         return {
             "target": self.target,
             "window_steps": self.window_steps,
             "budget_steps": self.budget_steps,
-            "runs": [asdict(run) for run in self.runs],
+            "runs": [
+                {
+                    key: None if isinstance(value, float) and math.isnan(value) else value
+                    for key, value in asdict(run).items()
+                }
+                for run in self.runs
+            ],
         }
 
 

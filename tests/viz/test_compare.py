@@ -85,6 +85,17 @@ def test_figures_at_the_common_budget(two_runs: tuple[Path, Path]) -> None:
     assert [run.episodes_at_budget for run in early] == [2, 1]
 
 
+def test_json_has_null_for_what_a_run_lacks(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    fast, _ = two_runs
+    fixed = _fake_run(tmp_path, "fixed", [(100, 5.0, 1, math.nan), (200, 10.0, 0, math.nan)], [])
+    data = compare_runs([fast, fixed]).to_json()
+    text = json.dumps(data, allow_nan=False)  # strict JSON: no NaN
+    run = json.loads(text)["runs"][1]
+    assert run["riser_at_budget_m"] is None and run["best_eval_success"] is None
+    assert run["eval_riser_m"] is None and run["first_target_steps"] is None
+    assert run["success_at_budget"] == 0.5
+
+
 def test_bad_arguments_are_clear(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     fast, slow = two_runs
     with pytest.raises(StairbotError, match="1 labels for 2 runs"):
