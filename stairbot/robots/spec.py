@@ -56,15 +56,13 @@ _LIMIT_TOLERANCE_RAD = 1e-9
 _MAX_ABS_ANGLE_RAD = 2.0 * math.pi
 
 FloatArray = NDArray[np.float64]
+Vec3 = tuple[float, float, float]
 
 
 def hip_abduction_rad(joint_pos_rad: FloatArray, default_pose_rad: FloatArray) -> FloatArray:
     """(legs,) each leg's hip abduction joint away from the default pose, rad, from (J,) joint
     positions and the (J,) default pose in a spec's order (`JOINTS_PER_LEG` per leg, hip first)."""
     return joint_pos_rad[::JOINTS_PER_LEG] - default_pose_rad[::JOINTS_PER_LEG]
-
-
-Vec3 = tuple[float, float, float]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,28 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class _RunLogs:
+    label: str
+    path: Path
+    episodes: dict[str, np.ndarray]
+    evaluations: dict[str, np.ndarray]
+    max_riser_m: float | None
+
+    @property
+    def last_step(self) -> int:
+        return int(self.episodes["timesteps"].max())
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """The runs' summaries at one budget and evaluation target."""
+    """The runs' summaries at one budget and evaluation target, with the logs they came from (read
+    once, for the figure; not part of the JSON)."""
 
     target: float
     window_steps: int
     budget_steps: int
     runs: tuple[RunSummary, ...]
+    logs: tuple[_RunLogs, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data; a figure a run does not have (NaN) is null."""
@@ -88,19 +103,6 @@ class Comparison:
                 for run in self.runs
             ],
         }
-
-
-@dataclass(frozen=True)
-class _RunLogs:
-    label: str
-    path: Path
-    episodes: dict[str, np.ndarray]
-    evaluations: dict[str, np.ndarray]
-    max_riser_m: float | None
-
-    @property
-    def last_step(self) -> int:
-        return int(self.episodes["timesteps"].max())
 
 
 def _read_run(path: Path, label: str) -> _RunLogs:
@@ -151,6 +153,7 @@ def compare_runs(
         window_steps,
         budget_steps,
         tuple(_summary(run, budget_steps, target, window_steps) for run in logs),
+        tuple(logs),
     )
 
 
@@ -248,9 +251,8 @@ def plot_comparison(comparison: Comparison, out: Path) -> Path:
     ax_eval_wall.grid(alpha=0.3)
     for ax in (ax_success, ax_riser, ax_eval):
         steps_axis(ax)
-    for index, summary in enumerate(comparison.runs):
+    for index, (summary, run) in enumerate(zip(comparison.runs, comparison.logs, strict=True)):
         color = COLORS[index % len(COLORS)]
-        run = _read_run(Path(summary.run_dir), summary.label)
         steps = run.episodes["timesteps"]
         order = np.argsort(steps, kind="stable")
         window = default_window(len(steps))
