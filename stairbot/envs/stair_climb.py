@@ -104,9 +104,10 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     Every step: `reward_terms`, `episode_reward_terms` (their sums so far in the episode),
     `termination_reason`, `steps_climbed` (risers crossed by the base, best in the episode),
     `num_steps`, `direction` (`up`/`down`: drawn per episode with `curriculum.down_fraction`),
-    `difficulty`, `success`, and how the robot moves: `base_speed_x_mps` and `command_speed_mps`
-    (m/s along +x), `pitch_to_slope_rad` (base pitch, nose up > 0, minus the flight's slope under
-    it), `pitch_rate_radps` (base angular velocity about its own y axis, rad/s),
+    `difficulty` (the level this episode's direction plays), `success`, and how the robot moves:
+    `base_speed_x_mps` and `command_speed_mps` (m/s along +x), `pitch_to_slope_rad` (base pitch,
+    nose up > 0, minus the flight's slope under it), `pitch_rate_radps` (base angular velocity about
+    its own y axis, rad/s),
     `hip_abduction_rms_rad` (root mean square over the legs of the hip abduction joints' distance
     from the default pose, rad: how far the legs splay sideways); with
     `base_clearance_deficit` weighted, `base_clearance_m` (that edge's height above the stairs, m,
@@ -126,7 +127,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     ## Curriculum
     With `curriculum.adaptive: true` the env sets its own difficulty at each reset from the episode
     that just ended (see `CurriculumConfig`); `set_difficulty` (e.g. through `VecEnv.env_method`)
-    restores a saved level.
+    restores a saved level, `set_down_difficulty` the level of down episodes where they keep their
+    own (`curriculum.separate_down_level`).
 
     ## Arguments
     `preset` (name in `envs/` or a YAML path, default `stairs_up`); keyword overrides `riser_m`,
@@ -204,6 +206,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._difficulty = curriculum.difficulty
         if curriculum.adaptive and self._difficulty is None:
             self._difficulty = 0.0
+        # The level of down episodes with `curriculum.separate_down_level` (unused otherwise).
+        self._down_difficulty = self._difficulty
         self._replay = False  # this episode plays an easier level than the curriculum's (replay_fraction)
         self._terminate = TerminationCheck(self.config.termination, self.robot_spec.nominal_base_height_m)
         randomization = self.config.randomization
@@ -284,20 +288,62 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         return self._difficulty
 
     def set_difficulty(self, difficulty: float | None) -> None:
-        """Use `difficulty` from the next reset on (callable through `VecEnv.env_method`)."""
+        """Use `difficulty` from the next reset on (callable through `VecEnv.env_method`). With
+        `curriculum.separate_down_level` this is the level of the up episodes."""
         if difficulty is not None:
             riser_for_difficulty(difficulty, self.config.curriculum.max_riser_m)  # validates
         self._difficulty = difficulty
 
-    def _episode_stairs(self, rng: np.random.Generator) -> StairSpec:
-        """This episode's stair spec: the preset's, with the direction drawn (curriculum mix), the
-        jitter dropped in a `stairs.regular_fraction` share of episodes and the tread drawn from
-        `stairs.tread_range_m`. Each draw happens only when its setting is in use, so other configs
-        keep every seed's episodes as they were."""
-        stairs, curriculum = self.config.stairs, self.config.curriculum
+    @property
+    def down_difficulty(self) -> float | None:
+        """The level down episodes play: `difficulty` unless `curriculum.separate_down_level`."""
+        return self._down_difficulty if self.config.curriculum.separate_down_level else self._difficulty
+
+    def set_down_difficulty(self, difficulty: float | None) -> None:
+        """Set the level of down episodes from the next reset on (`curriculum.separate_down_level`
+        only: a shared level is `set_difficulty`'s)."""
+        if not self.config.curriculum.separate_down_level:
+            raise ConfigError(
+                "set_down_difficulty: this env's up and down episodes share one level "
+                "(curriculum.separate_down_level is false); use set_difficulty"
+            )
+        if difficulty is not None:
+            riser_for_difficulty(difficulty, self.config.curriculum.max_riser_m)  # validates
+        self._down_difficulty = difficulty
+
+    def _draw_direction(self, rng: np.random.Generator) -> Direction:
+        """This episode's flight direction: drawn with `curriculum.down_fraction` in a curriculum
+        that mixes them, else the preset's `stairs.direction` (no draw)."""
+        curriculum = self.config.curriculum
         if curriculum.adaptive and curriculum.down_fraction > 0.0:
-            down = rng.uniform() < curriculum.down_fraction
-            stairs = dataclasses.replace(stairs, direction=Direction.DOWN if down else Direction.UP)
+            return Direction.DOWN if rng.uniform() < curriculum.down_fraction else Direction.UP
+        return self.config.stairs.direction
+
+    def _level(self, direction: Direction | None) -> float | None:
+        """The curriculum level an episode going `direction` plays (None: the shared level)."""
+        return self.down_difficulty if direction is Direction.DOWN else self._difficulty
+
+    def _move_level(self, direction: Direction) -> None:
+        """Promote or demote the level the episode that just ended (going `direction`) played."""
+        curriculum = self.config.curriculum
+        moved = curriculum.next_difficulty(
+            self._level(direction) or 0.0, self._best_steps, self.flight.num_steps
+        )
+        if curriculum.separate_down_level and direction is Direction.DOWN:
+            self._down_difficulty = moved
+        else:
+            self._difficulty = moved
+
+    def _episode_stairs(self, rng: np.random.Generator, direction: Direction | None) -> StairSpec:
+        """This episode's stair spec: the preset's, going `direction` (None: drawn here, see
+        `_draw_direction`), the jitter dropped in a `stairs.regular_fraction` share of episodes and
+        the tread drawn from `stairs.tread_range_m`. Each draw happens only when its setting is in
+        use, so other configs keep every seed's episodes as they were."""
+        stairs = self.config.stairs
+        if direction is None:
+            direction = self._draw_direction(rng)
+        if direction is not stairs.direction:
+            stairs = dataclasses.replace(stairs, direction=direction)
         if stairs.has_jitter and stairs.regular_fraction > 0.0 and rng.uniform() < stairs.regular_fraction:
             stairs = dataclasses.replace(stairs, riser_jitter_m=0.0, tread_jitter_m=0.0)
         if stairs.tread_range_m is not None:
@@ -316,13 +362,15 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         elif (
             curriculum.adaptive and self._flight is not None and self._episode_steps > 0 and not self._replay
         ):
-            self._difficulty = curriculum.next_difficulty(
-                self._difficulty or 0.0, self._best_steps, self._flight.num_steps
-            )
+            self._move_level(self._flight.direction)
         rng = self.np_random
         cfg = self.config
         world = self.world
-        played = self._difficulty
+        # Separate levels: the direction decides the level, so it is drawn first. Shared: after the
+        # replay draw, where it always was (a seed keeps its episodes).
+        direction = self._draw_direction(rng) if curriculum.separate_down_level else None
+        level = self._level(direction)
+        played = level
         # A replay episode: an easier level, drawn below the env's own, that will not move it.
         self._replay = (
             curriculum.adaptive
@@ -330,11 +378,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             and (rng.uniform() < curriculum.replay_fraction)
         )
         if self._replay:
-            played = float(rng.uniform(0.0, self._difficulty or 0.0))
+            played = float(rng.uniform(0.0, level or 0.0))
         riser_m = (
             cfg.stairs.riser_m if played is None else riser_for_difficulty(played, cfg.curriculum.max_riser_m)
         )
-        self._flight = flight = plan_flight(self._episode_stairs(rng), riser_m=riser_m, rng=rng)
+        self._flight = flight = plan_flight(self._episode_stairs(rng, direction), riser_m=riser_m, rng=rng)
         world.place_stairs(flight)
 
         jitter = cfg.spawn.xy_jitter_m
@@ -371,7 +419,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "tread_m": float(flight.tread_m),
             "num_steps": int(flight.num_steps),
             "direction": flight.direction.value,
-            "difficulty": self._difficulty,
+            "difficulty": level,
             "command": self._command.copy(),
             "spawn_xy_m": spawn_xy,
             "spawn_yaw_rad": spawn_yaw,
@@ -474,7 +522,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "steps_climbed": self._best_steps,
             "num_steps": flight.num_steps,
             "direction": flight.direction.value,
-            "difficulty": self._difficulty,
+            "difficulty": self._level(flight.direction),
             "success": reason is TerminationReason.SUCCESS,
             **self._gait_signals(state, terrain_pitch_rad),
         }

@@ -4,7 +4,7 @@ A checkpoint is a directory:
 
     model.zip            the SB3 model (policy, optimizer, step counter)
     normalization.npz    observation / return running statistics (no pickle)
-    curriculum.json      each training env's stair difficulty
+    curriculum.json      each training env's stair difficulty (and its down level, if separate)
     replay_buffer.pkl    SAC only
     meta.json            what the model was trained on (robot, sizes, steps); written last
 
@@ -142,6 +142,7 @@ def save_checkpoint(
     *,
     replay_buffer: bool = True,
     extra_files: dict[str, str] | None = None,
+    down_difficulties: list[float | None] | None = None,
 ) -> Path:
     """Write a complete checkpoint at `target`, atomically.
 
@@ -153,6 +154,8 @@ def save_checkpoint(
         replay_buffer: also save an off-policy model's replay buffer (periodic checkpoints need it
             to resume; the best-model copy does not).
         extra_files: more small text files to write into the checkpoint {name: content}.
+        down_difficulties: each env's level of down episodes, where they keep their own
+            (`curriculum.separate_down_level`); None: the levels are shared.
     """
     tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
     old = target.with_name(f".old-{target.name}-{os.getpid()}")
@@ -161,8 +164,10 @@ def save_checkpoint(
     try:
         model.save(tmp / "model.zip")
         save_normalization(tmp / "normalization.npz", vec_normalize)
-        levels = [None if d is None else float(d) for d in difficulties]
-        (tmp / "curriculum.json").write_text(json.dumps({"difficulties": levels}))
+        curriculum: dict[str, list[float | None]] = {"difficulties": _levels(difficulties)}
+        if down_difficulties is not None:
+            curriculum["down_difficulties"] = _levels(down_difficulties)
+        (tmp / "curriculum.json").write_text(json.dumps(curriculum))
         if replay_buffer and hasattr(model, "save_replay_buffer"):
             model.save_replay_buffer(tmp / "replay_buffer.pkl")
         for name, text in (extra_files or {}).items():
@@ -206,11 +211,30 @@ def check_compatible(meta: CheckpointMeta, expected: CheckpointMeta, checkpoint:
         raise CheckpointError(f"checkpoint {checkpoint} does not fit this env: " + "; ".join(problems))
 
 
+def _levels(difficulties: list[float | None]) -> list[float | None]:
+    return [None if d is None else float(d) for d in difficulties]
+
+
 def read_difficulties(checkpoint: Path) -> list[float | None]:
     """The curriculum level of each env: null or a number in [0, 1]."""
+    levels = _read_levels(checkpoint, "difficulties")
+    assert levels is not None  # a required key
+    return levels
+
+
+def read_down_difficulties(checkpoint: Path) -> list[float | None] | None:
+    """The level of each env's down episodes where they kept their own
+    (`curriculum.separate_down_level`); None where the checkpoint's levels were shared."""
+    return _read_levels(checkpoint, "down_difficulties", required=False)
+
+
+def _read_levels(checkpoint: Path, key: str, *, required: bool = True) -> list[float | None] | None:
     path = checkpoint / "curriculum.json"
     try:
-        levels = list(json.loads(path.read_text())["difficulties"])
+        curriculum = json.loads(path.read_text())
+        if not required and key not in curriculum:
+            return None
+        levels = list(curriculum[key])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {checkpoint} has a corrupt curriculum.json: {exc}") from exc
     for level in levels:

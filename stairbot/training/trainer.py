@@ -44,6 +44,7 @@ from stairbot.training.checkpoints import (
     load_normalization,
     prune_checkpoints,
     read_difficulties,
+    read_down_difficulties,
     read_meta,
     save_checkpoint,
 )
@@ -132,9 +133,23 @@ class _Run:
     def difficulties(self) -> list[float | None]:
         return list(self.env.get_attr("difficulty"))
 
+    def down_difficulties(self) -> list[float | None] | None:
+        """Each env's level of down episodes, where they keep their own; None where shared."""
+        if not self.recipe.env.curriculum.separate_down_level:
+            return None
+        return list(self.env.get_attr("down_difficulty"))
+
     def save(self, target: Path, **options: Any) -> Path:
         meta = CheckpointMeta(**{**self.meta.__dict__, "num_timesteps": self.model.num_timesteps})
-        return save_checkpoint(target, self.model, self.env, self.difficulties(), meta, **options)
+        return save_checkpoint(
+            target,
+            self.model,
+            self.env,
+            self.difficulties(),
+            meta,
+            down_difficulties=self.down_difficulties(),
+            **options,
+        )
 
     def save_periodic(self) -> Path:
         path = self.save(self.run.checkpoints / checkpoint_name(self.model.num_timesteps))
@@ -233,7 +248,13 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
     model = build_model(recipe, env, run.tensorboard)
     if init is not None:
         try:
-            init.apply(model, env, adaptive_curriculum=recipe.env.curriculum.adaptive)
+            curriculum = recipe.env.curriculum
+            init.apply(
+                model,
+                env,
+                adaptive_curriculum=curriculum.adaptive,
+                separate_down_level=curriculum.separate_down_level,
+            )
         except BaseException:
             env.close()
             shutil.rmtree(run.path)  # created just above (create_run_dir refuses a non-empty one)
@@ -261,6 +282,7 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
             "pass a larger --timesteps to train further"
         )
     difficulties = read_difficulties(checkpoint)
+    down_difficulties = read_down_difficulties(checkpoint)
     normalization = load_normalization(checkpoint / "normalization.npz")
     torch.set_num_threads(recipe.torch_threads)
 
@@ -273,6 +295,9 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
         apply_normalization(env, normalization)
         for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
             env.env_method("set_difficulty", difficulty, indices=[index])
+        if recipe.env.curriculum.separate_down_level:
+            for index, difficulty in enumerate((down_difficulties or [])[: recipe.n_envs]):
+                env.env_method("set_down_difficulty", difficulty, indices=[index])
         model = load_model(
             checkpoint,
             algorithm_class(recipe.algorithm.value),

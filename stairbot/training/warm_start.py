@@ -59,6 +59,7 @@ from stairbot.training.checkpoints import (
     list_checkpoints,
     load_normalization,
     read_difficulties,
+    read_down_difficulties,
     read_meta,
 )
 from stairbot.training.recipe import Algorithm, Recipe
@@ -203,6 +204,7 @@ class WarmStart:
     meta: CheckpointMeta
     normalization: dict[str, np.ndarray]
     difficulties: list[float | None]
+    down_difficulties: list[float | None] | None  # where the source's down episodes had their own
     action_scale_ratio: FloatArray  # (J,) source / new action scale (ones: unchanged)
     growth: InputMap | None = None  # how the source's input grows (None: same layout)
 
@@ -239,15 +241,25 @@ class WarmStart:
             meta=meta,
             normalization=load_normalization(checkpoint / "normalization.npz"),
             difficulties=read_difficulties(checkpoint),
+            down_difficulties=read_down_difficulties(checkpoint),
             action_scale_ratio=action_scale_ratio(source_scale, recipe, expected.action_size, checkpoint),
             growth=growth,
         )
 
-    def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
+    def apply(
+        self,
+        model: BaseAlgorithm,
+        env: VecNormalize,
+        adaptive_curriculum: bool,
+        separate_down_level: bool = False,
+    ) -> None:
         """Load the weights and optimizer state into `model` and the statistics into `env`.
 
         With an adaptive curriculum the new envs start at the source's levels (cycled when the new
-        run has more envs), so a policy that climbs 12 cm does not relearn flat ground first.
+        run has more envs), so a policy that climbs 12 cm does not relearn flat ground first. Where
+        the new env keeps a separate level for down episodes, it starts at the source's down levels
+        if the source had them, else at the recipe's `curriculum.difficulty` (a source whose levels
+        were shared, or that never went down, says nothing about descending).
         """
         normalization = self.normalization
         if self.growth is not None:
@@ -262,6 +274,10 @@ class WarmStart:
             levels = [level for level in self.difficulties if level is not None]
             for index in range(env.num_envs if levels else 0):
                 env.env_method("set_difficulty", levels[index % len(levels)], indices=[index])
+            down = [level for level in self.down_difficulties or [] if level is not None]
+            if down and separate_down_level:
+                for index in range(env.num_envs):
+                    env.env_method("set_down_difficulty", down[index % len(down)], indices=[index])
         try:
             parameters: Any = str(self.checkpoint / "model.zip")
             if self.growth is not None:
@@ -347,11 +363,17 @@ class BundleStart:
             growth=growth,
         )
 
-    def apply(self, model: BaseAlgorithm, env: VecNormalize, adaptive_curriculum: bool) -> None:
+    def apply(
+        self,
+        model: BaseAlgorithm,
+        env: VecNormalize,
+        adaptive_curriculum: bool,
+        separate_down_level: bool = False,
+    ) -> None:
         """Copy the actor into `model` and the observation statistics into `env`.
 
         The statistics get the bundle's step count as their sample count, so they move as slowly
-        as they would have in the source run. `adaptive_curriculum` is unused: a bundle carries no
+        as they would have in the source run. The curriculum arguments are unused: a bundle carries no
         curriculum levels (the recipe's `curriculum.difficulty` is where the envs start).
         """
         if not isinstance(model, PPO):

@@ -427,6 +427,69 @@ def test_replay_episodes_play_easier_levels_and_leave_the_level_alone() -> None:
     mixed.close()
 
 
+def _climb_at_once(env: StairClimbEnv) -> None:
+    """Put the robot on the top landing so that its episode ends in success, all risers crossed."""
+    flight = env.flight
+    top_m = flight.total_rise_m if flight.direction.value == "up" else 0.0
+    env.world.reset_robot(
+        np.array([float(flight.goal_x_m + 0.5), 0.0, top_m + env.robot_spec.nominal_base_height_m]),
+        0.0,
+        env.robot_spec.default_pose_rad,
+    )
+    env._state = env.world.read_state()
+    _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+    assert terminated and info["success"]
+
+
+def test_separate_down_level_moves_only_with_down_episodes() -> None:
+    """Up episodes that climb and down episodes that fall: each direction's level goes its own way."""
+    overrides = {
+        "curriculum.adaptive": True,
+        "curriculum.difficulty": 0.5,
+        "curriculum.down_fraction": 0.5,
+        "curriculum.separate_down_level": True,
+    }
+    env = StairClimbEnv(overrides=overrides)
+    expected = {"up": 0.5, "down": 0.5}
+    _, info = env.reset(seed=3)
+    for _ in range(12):
+        direction = info["direction"]
+        assert info["difficulty"] == pytest.approx(expected[direction])
+        assert info["riser_m"] == pytest.approx(expected[direction] * 0.20)
+        if direction == "up":
+            _climb_at_once(env)
+            expected["up"] = min(1.0, expected["up"] + 0.1)
+        else:
+            _fall_at_once(env)
+            expected["down"] = max(0.0, expected["down"] - 0.1)
+        _, info = env.reset()
+    assert expected["up"] > 0.5 and expected["down"] < 0.5  # both directions were drawn
+    assert env.difficulty == pytest.approx(expected["up"])
+    assert env.down_difficulty == pytest.approx(expected["down"])
+    env.close()
+    # Saved levels set before the first episode (a resumed run): each direction plays its own.
+    restored = StairClimbEnv(overrides=overrides)
+    restored.set_difficulty(0.3)
+    restored.set_down_difficulty(0.9)
+    played = {}
+    for seed in range(8):
+        info = restored.reset(seed=seed)[1]
+        played[info["direction"]] = info
+    assert played["up"]["difficulty"] == pytest.approx(0.3) and played["up"]["riser_m"] == pytest.approx(0.06)
+    assert played["down"]["difficulty"] == pytest.approx(0.9)
+    assert played["down"]["riser_m"] == pytest.approx(0.18)
+    restored.close()
+
+
+def test_a_shared_level_has_no_down_level_to_set() -> None:
+    env = StairClimbEnv(overrides={"curriculum.adaptive": True, "curriculum.down_fraction": 0.5})
+    env.set_difficulty(0.4)
+    assert env.down_difficulty == 0.4  # one level, both directions
+    with pytest.raises(ConfigError, match="separate_down_level is false"):
+        env.set_down_difficulty(0.2)
+    env.close()
+
+
 def test_down_fraction_outside_0_1_is_refused() -> None:
     with pytest.raises(ConfigError, match="down_fraction"):
         StairClimbEnv(overrides={"curriculum.down_fraction": 1.5})

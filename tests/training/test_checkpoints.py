@@ -12,11 +12,13 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from stairbot.training.checkpoints import (
+    CheckpointError,
     CheckpointMeta,
     checkpoint_name,
     list_checkpoints,
     load_normalization,
     read_difficulties,
+    read_down_difficulties,
     read_meta,
     save_checkpoint,
 )
@@ -93,6 +95,19 @@ def test_save_over_an_existing_checkpoint_replaces_it_whole(
     assert read_meta(target) == newer and read_difficulties(target) == [0.2]
     assert not (target / "stale.txt").exists()
     assert _tmp_dirs(tmp_path) == []
+
+
+def test_separate_down_levels_are_saved_beside_the_levels(
+    tmp_path: Path, live: tuple[PPO, VecNormalize], meta: CheckpointMeta
+) -> None:
+    model, env = live
+    shared = save_checkpoint(tmp_path / "shared", model, env, [0.25], meta)
+    assert read_down_difficulties(shared) is None  # levels shared by both directions
+    separate = save_checkpoint(tmp_path / "separate", model, env, [0.25], meta, down_difficulties=[0.5])
+    assert read_difficulties(separate) == [0.25] and read_down_difficulties(separate) == [0.5]
+    (separate / "curriculum.json").write_text('{"difficulties": [0.25], "down_difficulties": [1.5]}')
+    with pytest.raises(CheckpointError, match="must be null or in"):
+        read_down_difficulties(separate)
 
 
 @pytest.mark.parametrize("fail_in", ["save", "save_replay_buffer"])

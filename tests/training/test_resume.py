@@ -18,7 +18,16 @@ from stairbot.training import trainer
 from stairbot.training.checkpoints import checkpoint_name, list_checkpoints
 from stairbot.training.trainer import TrainResult
 
-from .helpers import CopyRun, TrainedRun, checkpoint_steps, read_header, read_rows, snapshot
+from .helpers import (
+    PPO_TINY,
+    CopyRun,
+    TrainedRun,
+    checkpoint_steps,
+    read_header,
+    read_rows,
+    snapshot,
+    tiny_recipe,
+)
 
 SAVED_DIFFICULTY = 0.7  # the recipe starts its adaptive curriculum at 0.0
 
@@ -145,3 +154,51 @@ def test_a_refused_resume_does_not_record_a_command(ppo_run: TrainedRun, copy_ru
     with pytest.raises(StairbotError):
         trainer.resume(path, 100)
     assert len((path / "command.txt").read_text().splitlines()) == 1
+
+
+def _first_level_per_direction(rows: list[dict[str, str]]) -> dict[str, float]:
+    first: dict[str, float] = {}
+    for row in rows:
+        first.setdefault(row["direction"], float(row["difficulty"]))
+    return first
+
+
+def test_separate_down_levels_survive_resume_and_init_from(ppo_run: TrainedRun, tmp_path: Path) -> None:
+    """Down episodes that keep their own level save it; a resume and an --init-from run start each
+    direction at its own saved level, and from a source whose levels were shared the down level
+    starts at the recipe's `curriculum.difficulty` (0.0)."""
+    separate = ("env.curriculum.down_fraction=0.5", "env.curriculum.separate_down_level=true")
+    path = tmp_path / "run"
+    trainer.train(tiny_recipe("ppo_stairs", PPO_TINY, "total_timesteps=128", *separate), path)
+    latest = list_checkpoints(path)[-1]
+    assert len(json.loads((latest / "curriculum.json").read_text())["down_difficulties"]) == 1
+    saved = json.dumps({"difficulties": [0.7], "down_difficulties": [0.3]})
+    (latest / "curriculum.json").write_text(saved)
+    before = len(read_rows(path / "episodes.csv"))
+    trainer.resume(path, 256)
+    rows = read_rows(path / "episodes.csv")[before:]
+    assert _first_level_per_direction(rows) == pytest.approx({"up": 0.7, "down": 0.3})
+    # The tiny robot falls at once: each direction demotes from its own level, not the other's.
+    assert all(float(r["difficulty"]) <= 0.3 for r in rows if r["direction"] == "down")
+    assert any(float(r["difficulty"]) > 0.3 for r in rows if r["direction"] == "up")
+
+    latest = list_checkpoints(path)[-1]
+    (latest / "curriculum.json").write_text(saved)
+    warm = tmp_path / "warm"
+    trainer.train(
+        tiny_recipe("ppo_stairs", PPO_TINY, "total_timesteps=64", *separate, f"init_from={latest}"), warm
+    )
+    assert _first_level_per_direction(read_rows(warm / "episodes.csv")) == pytest.approx(
+        {"up": 0.7, "down": 0.3}
+    )
+
+    shared_source = tmp_path / "shared"
+    shutil.copytree(ppo_run.path, shared_source)
+    (shared_source / "best" / "curriculum.json").write_text(json.dumps({"difficulties": [0.7]}))
+    from_shared = tmp_path / "from_shared"
+    recipe = tiny_recipe(
+        "ppo_stairs", PPO_TINY, "total_timesteps=64", *separate, f"init_from={shared_source}"
+    )
+    trainer.train(recipe, from_shared)
+    first = _first_level_per_direction(read_rows(from_shared / "episodes.csv"))
+    assert first == pytest.approx({"up": 0.7, "down": 0.0})
