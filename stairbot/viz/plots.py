@@ -2,7 +2,8 @@
 
 - `learning_curves.png`: from `episodes.csv`, per training episode against environment steps, the
   return, the length, the success rate and why episodes ended (each a trailing rolling mean over
-  episodes), and the curriculum difficulty (with the riser it means); from `evaluations.csv`, the
+  episodes), and the curriculum difficulty (with the riser it means; success and difficulty per
+  direction where a run went up and down); from `evaluations.csv`, the
   periodic evaluation's success rate, steps climbed and mean return.
 - `reward_terms.png`: small multiples, one per reward term: its weighted episode sum (rolling mean).
 - `episode_seed<S>.png`: one seeded episode of the run's best policy (`stairbot.viz.telemetry`):
@@ -162,6 +163,24 @@ def _episodes(count: int) -> str:
 
 def plot_learning_curves(run_dir: Path, out: Path) -> Path:
     """`out` (PNG): training-episode and evaluation curves of the run in `run_dir`."""
+    return save_png(learning_curves_figure(run_dir), out)
+
+
+def _directions(cols: dict[str, NDArray[Any]]) -> list[tuple[str, NDArray[np.bool_], str]]:
+    """(label, episode mask, colour) per flight direction where a run went both ways, so that the
+    success and curriculum curves of up and down episodes (each with its own level, with
+    `curriculum.separate_down_level`) are not averaged into one; one all-episode row otherwise."""
+    directions = cols.get("direction")
+    n = len(cols["timesteps"])
+    if directions is None or not (directions == "down").any() or (directions == "down").all():
+        return [("", np.ones(n, dtype=bool), "")]
+    return [(" up", directions == "up", "tab:purple"), (" down", directions == "down", "tab:brown")]
+
+
+def learning_curves_figure(run_dir: Path) -> Figure:
+    """The figure `plot_learning_curves` writes: training episodes (top row, and the curriculum
+    bottom left) and periodic evaluations. A run with up and down episodes gets a success and a
+    curriculum curve per direction."""
     episodes = read_table(run_dir / "episodes.csv")
     evaluations = read_table(run_dir / "evaluations.csv")
     n = len(episodes.get("timesteps", ()))
@@ -192,7 +211,17 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
         cols = {name: values[order] for name, values in episodes.items()}
         _curve(ax_ret, x, cols["return"], window, label="return")
         _curve(ax_len, x, cols["length"], window, label="length", color="tab:gray")
-        _curve(ax_success, x, 100 * cols["success"], window, label="success", color="tab:green", raw=False)
+        directions = _directions(cols)
+        for name, mask, color in directions:
+            _curve(
+                ax_success,
+                x[mask],
+                100 * cols["success"][mask],
+                window,
+                label=f"success{name}",
+                color=color or "tab:green",
+                raw=False,
+            )
         climbed = cols.get("steps_climbed")
         if climbed is not None:
             twin = ax_success.twinx()
@@ -211,7 +240,9 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
             )
             ax_reason.set_ylim(0, 100)
             ax_reason.legend(loc="lower left", fontsize=8, framealpha=0.9, ncol=2)
-        _curve(ax_diff, x, cols["difficulty"], window, label="difficulty", color="tab:purple")
+        for name, mask, color in directions:
+            level = cols["difficulty"][mask]
+            _curve(ax_diff, x[mask], level, window, label=f"difficulty{name}", color=color or "tab:purple")
         ax_diff.set_ylim(-0.02, max(0.2, float(np.nanmax(cols["difficulty"], initial=0.0)) * 1.1))
         max_riser = run_max_riser_m(run_dir)
         if max_riser is not None:
@@ -257,7 +288,7 @@ def plot_learning_curves(run_dir: Path, out: Path) -> Path:
     else:
         for ax in (ax_eval_success, ax_eval_climbed, ax_eval_ret):
             _no_data(ax, "evaluations")
-    return save_png(fig, out)
+    return fig
 
 
 def plot_reward_terms(run_dir: Path, out: Path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from stairbot.cli import main
-from stairbot.viz.plots import plot_run, read_table, rolling_mean
+from stairbot.viz.plots import learning_curves_figure, plot_run, read_table, rolling_mean
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -60,6 +60,41 @@ def test_plot_defaults_to_the_run_dir_and_survives_a_run_without_evaluations(
     assert [p.name for p in files] == ["learning_curves.png", "reward_terms.png"]
     assert all(p.parent == run / "plots" for p in files)
     _check_png(run / "plots" / "learning_curves.png", (1200, 600), (2500, 1200))
+
+
+def test_a_run_that_went_both_ways_gets_a_curriculum_curve_per_direction(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    """Up and down episodes, each direction at its own level: one curve each, not their average."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    down = [i % 3 == 0 for i in range(30)]  # every third episode descends, at level 0.2, and fails
+    rows = [
+        f"{100 * (i + 1)},1.0,50,{'down' if d else 'up'},{0.2 if d else 0.8},{int(not d)},fall"
+        for i, d in enumerate(down)
+    ]
+    header = "timesteps,return,length,direction,difficulty,success,termination_reason"
+    (run / "episodes.csv").write_text("\n".join([header, *rows]) + "\n")
+    fig = learning_curves_figure(run)
+    curriculum = next(ax for ax in fig.axes if ax.get_title() == "Curriculum difficulty")
+    means = {
+        line.get_label(): line.get_ydata()
+        for line in curriculum.get_lines()
+        if str(line.get_label()).startswith("difficulty") and "mean" in str(line.get_label())
+    }
+    assert sorted(label.split(",")[0] for label in means) == ["difficulty down", "difficulty up"]
+    by_direction = {label.split(",")[0]: np.asarray(values) for label, values in means.items()}
+    np.testing.assert_allclose(by_direction["difficulty up"], 0.8)
+    np.testing.assert_allclose(by_direction["difficulty down"], 0.2)
+    success = next(ax for ax in fig.axes if ax.get_title() == "Training success rate")
+    labels = [str(line.get_label()).split(",")[0] for line in success.get_lines()]
+    assert "success up" in labels and "success down" in labels
+    # An up-only run keeps its one curve.
+    (run / "episodes.csv").write_text("\n".join([header, *(r.replace("down", "up") for r in rows)]) + "\n")
+    curriculum = next(
+        ax for ax in learning_curves_figure(run).axes if ax.get_title() == "Curriculum difficulty"
+    )
+    assert [str(line.get_label()).split(",")[0] for line in curriculum.get_lines()] == ["difficulty"] * 2
 
 
 def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
