@@ -59,6 +59,8 @@ class StepContext:
         base_clearance_fn: returns the height of the base box's lowest edge above the surface under
             it, m (`terrain.clearance.base_clearance_m`; < 0: into a riser); called only if a term
             needs it. Default: far above it.
+        foot_edge_distance_fn: returns (F,) each foot's horizontal distance to the nearest stair
+            edge, m (`Flight.distance_to_edge_m`); called only if a term needs it. Default: far.
     """
 
     dt_s: float
@@ -85,6 +87,7 @@ class StepContext:
     foot_velocity_fn: Callable[[], FloatArray]
     terrain_pitch_rad: float = 0.0
     base_clearance_fn: Callable[[], float] = lambda: math.inf
+    foot_edge_distance_fn: Callable[[], FloatArray] = lambda: np.array([math.inf])  # broadcasts
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -176,6 +179,22 @@ def base_clearance_deficit(ctx: StepContext) -> float:
     return max(0.0, BASE_CLEARANCE_MARGIN_M - ctx.base_clearance_m)
 
 
+# Horizontal distance from a stair edge within which a foot in contact counts as on the edge, m: the
+# foot sphere (2 cm radius on stairdog) is then partly over the lip, or its toe against the riser.
+# The release of the day touched down this close to an edge in 17 % of its steps onto 0.25 m treads
+# at 0.15 m risers, 5 % on 0.32 m treads (20 held-out episodes each).
+FOOT_EDGE_MARGIN_M = 0.05
+
+
+def foot_edge(ctx: StepContext) -> float:
+    """Feet in contact within `FOOT_EDGE_MARGIN_M` of a stair edge (count): footholds that slip off
+    the lip or stub against the riser (Extreme Parkour's feet-edge term, Cheng et al. 2023)."""
+    if not ctx.foot_contact.any():
+        return 0.0
+    near = ctx.foot_edge_distance_fn() < FOOT_EDGE_MARGIN_M
+    return float(np.count_nonzero(near & ctx.foot_contact))
+
+
 def ang_vel_xy_l2(ctx: StepContext) -> float:
     """Roll and pitch rate squared, (rad/s)^2."""
     wx, wy, _ = ctx.base_ang_vel_body_radps.tolist()
@@ -259,6 +278,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         orientation_l2,
         orientation_to_slope_l2,
         base_clearance_deficit,
+        foot_edge,
         ang_vel_xy_l2,
         torque_l2,
         energy,

@@ -506,6 +506,11 @@ class World:
         points = np.array(base_points) if base_points else _NO_POINTS
         return Contacts(feet, bool(base_points), thigh, len(body_links), points)
 
+    def foot_positions(self) -> FloatArray:
+        """(F, 3) world positions of the feet (the foot links' origins: the sphere centres), m."""
+        states = self.client.getLinkStates(self.robot_id, self.foot_link_ids)
+        return np.array([s[0] for s in states])
+
     def foot_velocities(self) -> FloatArray:
         """(F, 3) world-frame linear velocities of the feet in m/s."""
         states = self.client.getLinkStates(self.robot_id, self.foot_link_ids, computeLinkVelocity=1)

@@ -505,6 +505,12 @@ class Flight:
             heights = np.where(inside, np.maximum(heights, z_top), heights)
         return heights
 
+    def distance_to_edge_m(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Horizontal distance (m, >= 0) from each x to the nearest riser plane (`edges_x_m`), same
+        shape as `x`: a foot this close to one stands on a tread's lip or against a riser's foot."""
+        xs = np.asarray(x, dtype=np.float64)
+        return np.min(np.abs(xs[..., None] - self.edges_x_m), axis=-1)
+
     def steps_crossed(self, x: ArrayLike) -> NDArray[np.int64]:
         """Number of risers with edge x <= x (0 .. num_steps), same shape as `x`."""
         xs = np.asarray(x, dtype=np.float64)

@@ -1,0 +1,53 @@
+"""`foot_edge`: feet in contact near a stair edge, from real PyBullet footholds."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from stairbot.rewards import FOOT_EDGE_MARGIN_M
+from stairbot.terrain.stairs import StairSpec, plan_flight
+
+
+def test_distance_to_edge_is_to_the_nearest_riser_plane() -> None:
+    flight = plan_flight(StairSpec(num_steps=3, tread_m=0.30, start_m=0.6), riser_m=0.10)
+    assert flight.edges_x_m.tolist() == pytest.approx([0.6, 0.9, 1.2])
+    x = np.array([[0.0, 0.58, 0.61], [0.75, 0.89, 2.0]])
+    np.testing.assert_allclose(flight.distance_to_edge_m(x), [[0.6, 0.02, 0.01], [0.15, 0.01, 0.8]])
+
+
+def _stand_with_front_feet_at(env: gym.Env, foot_x_m: float) -> dict:
+    """Stand the robot level on the ground, front feet at x = foot_x_m, and step 0.1 s (zero action)."""
+    base = env.unwrapped
+    world = base.world
+    spec = base.robot_spec
+    world.reset_robot(np.array([0.0, 0.0, spec.nominal_base_height_m + 0.005]), 0.0, spec.default_pose_rad)
+    front_offset = world.foot_positions()[:2, 0].mean()  # FR, FL: ahead of the base
+    world.reset_robot(
+        np.array([foot_x_m - front_offset, 0.0, spec.nominal_base_height_m + 0.005]),
+        0.0,
+        spec.default_pose_rad,
+    )
+    base._state = world.read_state()
+    for _ in range(5):
+        _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+        assert not terminated
+    return info
+
+
+def test_the_term_counts_the_feet_in_contact_near_an_edge() -> None:
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.10, overrides={"rewards.foot_edge": -0.5})
+    env.reset(seed=0)
+    world, flight = env.unwrapped.world, env.unwrapped.flight
+    riser_x = float(flight.edges_x_m[0])
+    # Front feet 3 cm before the first riser (toes 1 cm from its face), hind feet ~0.4 m behind.
+    info = _stand_with_front_feet_at(env, riser_x - 0.03)
+    distance = flight.distance_to_edge_m(world.foot_positions()[:, 0])
+    assert (distance[:2] < FOOT_EDGE_MARGIN_M).all() and (distance[2:] > 0.3).all(), distance
+    assert world.contacts().foot_contact.all()
+    assert info["reward_terms"]["foot_edge"] == pytest.approx(-0.5 * 2)
+    # The same stance 0.2 m further back: no foot near an edge, nothing charged.
+    info = _stand_with_front_feet_at(env, riser_x - 0.2)
+    assert info["reward_terms"]["foot_edge"] == 0.0
+    env.close()
