@@ -238,6 +238,12 @@ class CurriculumConfig:
         check_range("down_fraction", self.down_fraction, 0.0, 1.0)
         check_range("replay_fraction", self.replay_fraction, 0.0, 1.0)
 
+    @property
+    def keeps_down_level(self) -> bool:
+        """Down episodes keep a level of their own: `separate_down_level` in an adaptive curriculum
+        (fixed stairs, as in evaluation, have one level that `set_difficulty` sets)."""
+        return self.adaptive and self.separate_down_level
+
     def next_difficulty(self, difficulty: float, steps_climbed: int, num_steps: int) -> float:
         """Difficulty for the next episode after one that crossed `steps_climbed` of `num_steps`."""
         fraction = steps_climbed / num_steps

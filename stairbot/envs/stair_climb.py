@@ -298,15 +298,15 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     @property
     def down_difficulty(self) -> float | None:
         """The level down episodes play: `difficulty` unless `curriculum.separate_down_level`."""
-        return self._down_difficulty if self.config.curriculum.separate_down_level else self._difficulty
+        return self._down_difficulty if self.config.curriculum.keeps_down_level else self._difficulty
 
     def set_down_difficulty(self, difficulty: float | None) -> None:
         """Set the level of down episodes from the next reset on (`curriculum.separate_down_level`
         only: a shared level is `set_difficulty`'s)."""
-        if not self.config.curriculum.separate_down_level:
+        if not self.config.curriculum.keeps_down_level:
             raise ConfigError(
                 "set_down_difficulty: this env's up and down episodes share one level "
-                "(curriculum.separate_down_level is false); use set_difficulty"
+                "(curriculum.separate_down_level needs adaptive: true); use set_difficulty"
             )
         if difficulty is not None:
             riser_for_difficulty(difficulty, self.config.curriculum.max_riser_m)  # validates
@@ -330,7 +330,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         moved = curriculum.next_difficulty(
             self._level(direction) or 0.0, self._best_steps, self.flight.num_steps
         )
-        if curriculum.separate_down_level and direction is Direction.DOWN:
+        if curriculum.keeps_down_level and direction is Direction.DOWN:
             self._down_difficulty = moved
         else:
             self._difficulty = moved
@@ -369,7 +369,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         world = self.world
         # Separate levels: the direction decides the level, so it is drawn first. Shared: after the
         # replay draw, where it always was (a seed keeps its episodes).
-        direction = self._draw_direction(rng) if curriculum.separate_down_level else None
+        direction = self._draw_direction(rng) if curriculum.keeps_down_level else None
         level = self._level(direction)
         played = level
         # A replay episode: an easier level, drawn below the env's own, that will not move it.

@@ -135,7 +135,7 @@ class _Run:
 
     def down_difficulties(self) -> list[float | None] | None:
         """Each env's level of down episodes, where they keep their own; None where shared."""
-        if not self.recipe.env.curriculum.separate_down_level:
+        if not self.recipe.env.curriculum.keeps_down_level:
             return None
         return list(self.env.get_attr("down_difficulty"))
 
@@ -253,7 +253,7 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
                 model,
                 env,
                 adaptive_curriculum=curriculum.adaptive,
-                separate_down_level=curriculum.separate_down_level,
+                separate_down_level=curriculum.keeps_down_level,
             )
         except BaseException:
             env.close()
@@ -295,7 +295,7 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
         apply_normalization(env, normalization)
         for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
             env.env_method("set_difficulty", difficulty, indices=[index])
-        if recipe.env.curriculum.separate_down_level:
+        if recipe.env.curriculum.keeps_down_level:
             for index, difficulty in enumerate((down_difficulties or [])[: recipe.n_envs]):
                 env.env_method("set_down_difficulty", difficulty, indices=[index])
         model = load_model(

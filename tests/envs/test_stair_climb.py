@@ -485,9 +485,20 @@ def test_a_shared_level_has_no_down_level_to_set() -> None:
     env = StairClimbEnv(overrides={"curriculum.adaptive": True, "curriculum.down_fraction": 0.5})
     env.set_difficulty(0.4)
     assert env.down_difficulty == 0.4  # one level, both directions
-    with pytest.raises(ConfigError, match="separate_down_level is false"):
+    with pytest.raises(ConfigError, match="share one level"):
         env.set_down_difficulty(0.2)
     env.close()
+    # Fixed stairs (evaluation, the benchmark) keep one level even with the setting on: a down flight
+    # plays what set_difficulty says.
+    fixed = StairClimbEnv(
+        direction="down",
+        overrides={"curriculum.adaptive": False, "curriculum.separate_down_level": True},
+    )
+    fixed.set_difficulty(0.75)
+    assert fixed.reset(seed=0)[1]["riser_m"] == pytest.approx(0.15)
+    with pytest.raises(ConfigError, match="share one level"):
+        fixed.set_down_difficulty(0.2)
+    fixed.close()
 
 
 def test_down_fraction_outside_0_1_is_refused() -> None:
