@@ -196,6 +196,14 @@ def resolve_init_checkpoint(path: Path) -> Path:
     )
 
 
+def _cycle_levels(env: VecNormalize, setter: str, levels: list[float | None]) -> None:
+    """Give env i the source's level i (cycled when the new run has more envs) through the env
+    method `setter`; a source with no known level leaves the envs where the recipe starts them."""
+    known = [level for level in levels if level is not None]
+    for index in range(env.num_envs if known else 0):
+        env.env_method(setter, known[index % len(known)], indices=[index])
+
+
 @dataclass(frozen=True)
 class WarmStart:
     """A validated checkpoint to start a run from."""
@@ -271,13 +279,9 @@ class WarmStart:
             normalization = {**normalization, "obs_mean": mean, "obs_var": var}
         apply_normalization(env, normalization)
         if adaptive_curriculum:
-            levels = [level for level in self.difficulties if level is not None]
-            for index in range(env.num_envs if levels else 0):
-                env.env_method("set_difficulty", levels[index % len(levels)], indices=[index])
-            down = [level for level in self.down_difficulties or [] if level is not None]
-            if down and separate_down_level:
-                for index in range(env.num_envs):
-                    env.env_method("set_down_difficulty", down[index % len(down)], indices=[index])
+            _cycle_levels(env, "set_difficulty", self.difficulties)
+            if separate_down_level:
+                _cycle_levels(env, "set_down_difficulty", self.down_difficulties or [])
         try:
             parameters: Any = str(self.checkpoint / "model.zip")
             if self.growth is not None:
