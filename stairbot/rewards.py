@@ -196,6 +196,19 @@ def foot_edge(ctx: StepContext) -> float:
     return float(np.count_nonzero(near & ctx.foot_contact))
 
 
+def foothold_edge(ctx: StepContext) -> float:
+    """Feet touching down in this step within `FOOT_EDGE_MARGIN_M` of a stair edge (count).
+
+    The same footholds as `foot_edge`, charged once per touchdown instead of every step in contact:
+    lifting a foot off an edge and setting it down there again costs again, so tapping cannot dodge
+    it, and a foot that stays planted is charged once however long it stands.
+    """
+    if not ctx.foot_first_contact.any():
+        return 0.0
+    near = ctx.foot_edge_distance_fn() < FOOT_EDGE_MARGIN_M
+    return float(np.count_nonzero(near & ctx.foot_first_contact))
+
+
 def ang_vel_xy_l2(ctx: StepContext) -> float:
     """Roll and pitch rate squared, (rad/s)^2."""
     wx, wy, _ = ctx.base_ang_vel_body_radps.tolist()
@@ -280,6 +293,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         orientation_to_slope_l2,
         base_clearance_deficit,
         foot_edge,
+        foothold_edge,
         ang_vel_xy_l2,
         torque_l2,
         energy,

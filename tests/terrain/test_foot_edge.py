@@ -51,3 +51,43 @@ def test_the_term_counts_the_feet_in_contact_near_an_edge() -> None:
     info = _stand_with_front_feet_at(env, riser_x - 0.2)
     assert info["reward_terms"]["foot_edge"] == 0.0
     env.close()
+
+
+def test_the_touchdown_term_charges_each_landing_near_an_edge_once() -> None:
+    """Dropped 2 cm onto the ground, front feet 3 cm before a riser: each front foot is charged on
+    the step it lands, and not again while it stands there (`foot_edge` would charge every step)."""
+    weights = {"rewards.foothold_edge": -1.0, "rewards.foot_edge": -0.5}
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.10, overrides=weights)
+    env.reset(seed=0)
+    flight = env.unwrapped.flight
+    riser_x = float(flight.edges_x_m[0])
+    charged, per_step = _drop_with_front_feet_at(env, riser_x - 0.03, drop_m=0.02)
+    assert sum(charged) == pytest.approx(-1.0 * 2), charged
+    assert charged[-5:] == [0.0] * 5  # standing still: no new touchdowns
+    assert per_step[-5:] == [pytest.approx(-0.5 * 2)] * 5  # still on the edge, charged every step
+    charged, _ = _drop_with_front_feet_at(env, riser_x - 0.2, drop_m=0.02)
+    assert charged == [0.0] * len(charged)
+    env.close()
+
+
+def _drop_with_front_feet_at(env: gym.Env, foot_x_m: float, drop_m: float) -> tuple[list, list]:
+    """Hold the robot level, front feet at x = foot_x_m, `drop_m` above its standing height, let it
+    land and stand for 0.4 s (zero action). Returns the weighted `foothold_edge` and `foot_edge` of
+    each step."""
+    base = env.unwrapped
+    world, spec = base.world, base.robot_spec
+    height = spec.nominal_base_height_m + 0.005
+    world.reset_robot(np.array([0.0, 0.0, height]), 0.0, spec.default_pose_rad)
+    front_offset = world.foot_positions()[:2, 0].mean()
+    world.reset_robot(np.array([foot_x_m - front_offset, 0.0, height + drop_m]), 0.0, spec.default_pose_rad)
+    base._state = world.read_state()
+    touchdowns, on_edges, contact = [], [], []
+    for _ in range(20):
+        _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+        assert not terminated
+        touchdowns.append(info["reward_terms"]["foothold_edge"])
+        on_edges.append(info["reward_terms"]["foot_edge"])
+        contact.append(world.contacts().foot_contact)
+    # Every foot really landed: in the air after the first step, on the ground at the end.
+    assert not contact[0].any() and contact[-1].all(), contact
+    return touchdowns, on_edges
