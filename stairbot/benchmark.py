@@ -410,7 +410,7 @@ def grid_cells(
     ]
 
 
-def _check_cells(env_preset: str, cells: Sequence[Cell]) -> None:
+def check_cells(env_preset: str, cells: Sequence[Cell]) -> None:
     """Load every cell's env config once up front, so a bad combination fails before any episode."""
     for cell in cells:
         try:
@@ -528,7 +528,7 @@ def run_benchmark(
         presets = condition_presets(randomized, dirs)
         randomized_overrides = {d: condition_overrides(source.env_preset, p) for d, p in presets.items()}
         cells += grid_cells(risers, treads, dirs, RANDOMIZED, randomized_overrides)
-    _check_cells(source.env_preset, cells)
+    check_cells(source.env_preset, cells)
     if log is not None:
         log(
             f"benchmarking {source.name} on {source.env_preset}: {len(cells)} cells x {episodes} episodes, "

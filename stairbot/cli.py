@@ -441,6 +441,61 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_benchmark)
 
 
+def _footholds(args: argparse.Namespace) -> int:
+    from stairbot import footholds
+    from stairbot.policy_source import load_policy_source
+
+    source = load_policy_source(args.policy)
+    results = footholds.measure(
+        source,
+        risers_m=args.risers,
+        treads_m=args.treads,
+        directions=args.directions,
+        episodes=args.episodes,
+        seed=args.seed,
+        margin_m=footholds.FOOT_EDGE_MARGIN_M if args.margin_m is None else args.margin_m,
+    )
+    print(f"{source.name}: touchdowns on the treads, episodes {args.seed} .. {args.seed + args.episodes - 1}")
+    print(footholds.table(results))
+    if args.json:
+        footholds.write_json(results, Path(args.json), str(args.policy), args.seed)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "footholds",
+        help="where the feet touch down on the treads (near the lip, against the riser), climbed "
+        "and failed episodes apart",
+    )
+    _add_policy_argument(parser)
+    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
+    parser.add_argument(
+        "--risers", type=float, nargs="+", default=[0.15], metavar="H", help="riser heights, m (default 0.15)"
+    )
+    parser.add_argument(
+        "--treads",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.32],
+        metavar="T",
+        help="tread depths, m (default 0.25 0.32)",
+    )
+    parser.add_argument(
+        "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
+    )
+    parser.add_argument(
+        "--margin-m",
+        type=float,
+        help="a touchdown this close to the lip or riser (horizontally, foot centre) counts as near "
+        "it (default 0.05 m, the margin of the foot_edge reward terms)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write every cell's figures and histograms as JSON")
+    parser.set_defaults(func=_footholds)
+
+
 def _select(args: argparse.Namespace) -> int:
     from stairbot import selection
 
@@ -676,6 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record_and_plot(sub)
     _add_play(sub)
     _add_benchmark(sub)
+    _add_footholds(sub)
     _add_sensitivity(sub)
     _add_reach(sub)
     _add_sim2sim(sub)

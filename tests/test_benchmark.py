@@ -312,9 +312,7 @@ def test_shipped_condition_presets_randomize_something(preset: str) -> None:
     cells = benchmark.grid_cells(
         list(benchmark.DEFAULT_RISERS_M), list(benchmark.DEFAULT_TREADS_M), ["up", "down"]
     )
-    benchmark._check_cells(
-        "stairs_up", [dataclasses.replace(c, condition_overrides=overrides) for c in cells]
-    )
+    benchmark.check_cells("stairs_up", [dataclasses.replace(c, condition_overrides=overrides) for c in cells])
 
 
 def test_shipped_randomization_is_deterministic(tiny_run: Path, tmp_path: Path) -> None:

@@ -248,6 +248,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._last_action = np.zeros(num_joints)
         self._air_time_s = np.zeros(len(self.robot_spec.foot_links))
         self._foot_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
+        self._first_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
         self._best_steps = 0
         self._episode_steps = 0
         self._episode_terms: dict[str, float] = {}
@@ -278,6 +279,12 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         if self._flight is None:
             raise RuntimeError("call reset() first: the flight is planned at reset")
         return self._flight
+
+    @property
+    def feet_touching_down(self) -> NDArray[np.bool_]:
+        """(F,) the feet (robot spec's `foot_links` order) that touched down in the last step: in
+        contact now, not before it. A copy; all False after reset()."""
+        return self._first_contact.copy()
 
     @property
     def command(self) -> FloatArray:
@@ -402,6 +409,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             self._history.reset()
         self._air_time_s[:] = 0.0
         self._foot_contact[:] = False
+        self._first_contact[:] = False
         self._best_steps = 0
         self._episode_steps = 0
         self._episode_terms = dict.fromkeys(self.rewards.names, 0.0)
@@ -470,6 +478,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         air_time_at_touchdown = self._air_time_s * first_contact
         self._air_time_s[contacts.foot_contact] = 0.0
         self._foot_contact = contacts.foot_contact
+        self._first_contact = first_contact
         steps = int(flight.steps_crossed(np.array([state.base_pos_m[0]]))[0])
         new_steps = max(0, steps - self._best_steps)
         self._best_steps = max(self._best_steps, steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -81,13 +83,17 @@ def _drop_with_front_feet_at(env: gym.Env, foot_x_m: float, drop_m: float) -> tu
     front_offset = world.foot_positions()[:2, 0].mean()
     world.reset_robot(np.array([foot_x_m - front_offset, 0.0, height + drop_m]), 0.0, spec.default_pose_rad)
     base._state = world.read_state()
-    touchdowns, on_edges, contact = [], [], []
+    touchdowns, on_edges, contact, landing = [], [], [], []
     for _ in range(20):
         _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
         assert not terminated
         touchdowns.append(info["reward_terms"]["foothold_edge"])
         on_edges.append(info["reward_terms"]["foot_edge"])
         contact.append(world.contacts().foot_contact)
-    # Every foot really landed: in the air after the first step, on the ground at the end.
+        landing.append(base.feet_touching_down)
+    # Every foot really landed: in the air after the first step, on the ground at the end, and the
+    # env reports each landing on the step its contact began.
     assert not contact[0].any() and contact[-1].all(), contact
+    began = [contact[0], *(now & ~before for before, now in itertools.pairwise(contact))]
+    np.testing.assert_array_equal(landing, began)
     return touchdowns, on_edges
