@@ -455,11 +455,17 @@ def _footholds(args: argparse.Namespace) -> int:
         seed=args.seed,
         margin_m=footholds.FOOT_EDGE_MARGIN_M if args.margin_m is None else args.margin_m,
     )
-    print(f"{source.name}: touchdowns on the treads, episodes {args.seed} .. {args.seed + args.episodes - 1}")
+    print(f"{source.name}: touchdowns on the flight, episodes {args.seed} .. {args.seed + args.episodes - 1}")
     print(footholds.table(results))
     if args.json:
         footholds.write_json(results, Path(args.json), str(args.policy), args.seed)
         print(f"wrote {args.json}")
+    if args.plot:
+        title = (
+            f"{source.name}: touchdowns on the flight, {args.episodes} episodes per cell, seed {args.seed}"
+        )
+        footholds.plot(results, Path(args.plot), title)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -493,6 +499,7 @@ def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "it (default 0.05 m, the margin of the foot_edge reward terms)",
     )
     parser.add_argument("--json", metavar="FILE", help="write every cell's figures and histograms as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="write touchdowns along the tread per cell (PNG)")
     parser.set_defaults(func=_footholds)
 
 
