@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import pytest
 
 from stairbot.cli import main
@@ -87,7 +88,9 @@ def test_the_pretrained_policy_steps_on_every_tread_it_climbs(tmp_path: Path) ->
     at least 4 feet x (steps - 1) treads of touchdowns there."""
     path = tmp_path / "footholds.json"
     argv = ["footholds", "pretrained", "--risers", "0.10", "--treads", "0.32", "--episodes", "2"]
-    assert main([*argv, "--seed", "1000", "--json", str(path)]) == 0
+    figure = tmp_path / "footholds.png"
+    assert main([*argv, "--seed", "1000", "--json", str(path), "--plot", str(figure)]) == 0
+    assert mpimg.imread(figure).shape[2] in (3, 4)  # a real PNG
     payload = json.loads(path.read_text())
     (cell,) = payload["cells"]
     assert (cell["direction"], cell["riser_m"], cell["tread_m"]) == ("up", 0.10, 0.32)
