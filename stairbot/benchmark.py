@@ -133,6 +133,7 @@ class CellResult:
     pitch_rate_rms_radps: float | None = None  # how much the trunk rocks nose up and down
     hip_abduction_rms_rad: float | None = None  # how far the legs splay sideways from the default pose
     base_contact_x_m: float | None = None  # where base contacts struck the trunk (x, base frame, m)
+    base_contact_pitch_to_slope_deg: float | None = None  # the trunk's pitch off the slope then, deg
     # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
     # fall, standing out the time limit).
     endings: Mapping[str, int] = field(default_factory=dict)

@@ -40,6 +40,7 @@ EPISODE_FIGURES = (
     "pitch_rate_rms_radps",
     "hip_abduction_rms_rad",
     "base_contact_x_m",
+    "base_contact_pitch_to_slope_deg",
 )
 
 
@@ -64,8 +65,11 @@ class EpisodeResult:
     pitch_rate_rms_radps: float = math.nan
     hip_abduction_rms_rad: float = math.nan
     # Ended in base contact: where along the trunk it struck, base-frame x in m (> 0 toward the nose;
-    # the env's info["base_contact_at_m"]). NaN for every other ending.
+    # the env's info["base_contact_at_m"]), and the base's pitch minus the flight's slope under it at
+    # that step, deg (< 0: the nose lower than the stairs; a level trunk on a 31 deg flight reads
+    # -31). NaN for every other ending.
     base_contact_x_m: float = math.nan
+    base_contact_pitch_to_slope_deg: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class EvalReport:
     pitch_rate_rms_radps: float | None = None
     hip_abduction_rms_rad: float | None = None
     base_contact_x_m: float | None = None  # mean over the base-contact endings
+    base_contact_pitch_to_slope_deg: float | None = None  # mean over the base-contact endings
 
     @staticmethod
     def gait_means(results: list[EpisodeResult]) -> dict[str, float | None]:
@@ -130,7 +135,10 @@ class EvalReport:
         if self.hip_abduction_rms_rad is not None:
             rows.append(("hip splay (rms)", f"{self.hip_abduction_rms_rad:.2f} rad"))
         if self.base_contact_x_m is not None:
-            rows.append(("trunk struck at (mean)", f"x {self.base_contact_x_m:+.2f} m in the base frame"))
+            struck = f"x {self.base_contact_x_m:+.2f} m in the base frame"
+            if self.base_contact_pitch_to_slope_deg is not None:
+                struck += f", pitched {self.base_contact_pitch_to_slope_deg:+.0f} deg off the slope"
+            rows.append(("trunk struck at (mean)", struck))
         endings = Counter(r.termination_reason for r in self.results)
         rows.append(("endings", ", ".join(f"{reason} {count}" for reason, count in endings.most_common())))
         width = max(len(name) for name, _ in rows)
@@ -166,6 +174,11 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
         episode_return=total,
         **gait_figures(speeds, commands, pitch_errors, pitch_rates, hip_abductions),
         base_contact_x_m=float(struck_at[0]) if (struck_at := info.get("base_contact_at_m")) else math.nan,
+        base_contact_pitch_to_slope_deg=(
+            math.degrees(float(info["pitch_to_slope_rad"]))
+            if struck_at and "pitch_to_slope_rad" in info
+            else math.nan
+        ),
     )
     return result, reset_info
 

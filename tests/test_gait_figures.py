@@ -51,6 +51,7 @@ def test_merged_reports_average_the_episodes_gait_figures() -> None:
             "pitch_rate_rms_radps",
             "hip_abduction_rms_rad",
             "base_contact_x_m",
+            "base_contact_pitch_to_slope_deg",
         )
     )
 

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from stairbot.evaluation import evaluate
+from stairbot.evaluation import evaluate, run_episode
 from stairbot.training.vec import env_factory
 
 # A 0.27 m first step: taller than the trunk's underside when standing (0.245 m), so a nose over it
@@ -63,7 +63,7 @@ def test_evaluation_reports_where_the_trunk_struck() -> None:
     report = evaluate(_Stand(), lambda: _NoseOverTheStep(env_factory("stairs_up", TALL_STEP)()), episodes=2)
     assert [r.termination_reason for r in report.results] == ["base_contact"] * 2
     assert report.base_contact_x_m == pytest.approx(TRUNK_HALF_LENGTH_M, abs=0.02)
-    assert "trunk struck at" in report.table()
+    assert "trunk struck at" in report.table() and "off the slope" in report.table()
 
 
 def test_other_endings_record_no_contact_point() -> None:
@@ -71,3 +71,27 @@ def test_other_endings_record_no_contact_point() -> None:
     report = evaluate(_Stand(), env_factory("stairs_up", flat), episodes=1)
     assert report.results[0].termination_reason == "time_limit"
     assert math.isnan(report.results[0].base_contact_x_m) and report.base_contact_x_m is None
+    assert math.isnan(report.results[0].base_contact_pitch_to_slope_deg)
+    assert report.base_contact_pitch_to_slope_deg is None
+
+
+def test_a_strike_records_how_far_the_trunk_was_pitched_off_the_stairs_slope() -> None:
+    """The figure is the trunk's nose-up angle (from PyBullet's base orientation) minus the slope the
+    flight reads under the base (`Flight.pitch_at`) on the step it struck: a robot standing level in
+    front of a tall step reads the negative of that step's slope."""
+    env = _NoseOverTheStep(env_factory("stairs_up", TALL_STEP)())
+    try:
+        result, _ = run_episode(_Stand(), env, seed=0)
+        stairs = env.unwrapped
+        client, robot = stairs.world.client, stairs.world.robot_id  # type: ignore[attr-defined]
+        position, orientation = client.getBasePositionAndOrientation(robot)
+        nose = np.array(client.getMatrixFromQuaternion(orientation)).reshape(3, 3)[:, 0]
+        nose_up_rad = math.atan2(nose[2], math.hypot(nose[0], nose[1]))
+        slope_rad = stairs.flight.pitch_at(position[0])  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    assert result.termination_reason == "base_contact" and slope_rad > 0.1
+    assert result.base_contact_pitch_to_slope_deg == pytest.approx(
+        math.degrees(nose_up_rad - slope_rad), abs=0.1
+    )
+    assert result.base_contact_pitch_to_slope_deg < 0.0  # level trunk, rising stairs
