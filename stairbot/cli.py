@@ -472,8 +472,8 @@ def _footholds(args: argparse.Namespace) -> int:
 def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "footholds",
-        help="where the feet touch down on the treads (near the lip, against the riser), climbed "
-        "and failed episodes apart",
+        help="where the feet touch down on a flight (treads near the lip or riser, nosings, riser "
+        "faces), successful and failed episodes apart",
     )
     _add_policy_argument(parser)
     parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")

@@ -6,8 +6,9 @@ stubbed its toe there. On the stair benchmark's short treads (0.25 m) the shippe
 m risers far less often than on 0.32 m treads, and how they place their feet is one measured
 difference (README, "The stair benchmark"). `stairbot footholds` runs seeded, deterministic
 episodes per cell, as the benchmark does, and sorts every touchdown (a foot in contact now and not
-in the step before) by the surface the foot sphere rests on: the point of the flight's x-z profile
-nearest the foot's centre (`classify`). It reports climbed and failed episodes apart:
+in the step before) by the surface the foot sphere rests on, from where its centre is on the
+flight's x-z profile (`classify`). It reports successful episodes (the top reached, or the bottom
+going down) and failed ones apart:
 
 - touchdowns per episode on the flight (its treads, nosings and risers; the ground before it and the
   landing after it do not count);
@@ -116,7 +117,7 @@ def _share(count: int, total: int) -> float | None:
 
 @dataclass(frozen=True)
 class FootholdStats:
-    """Footholds of one group of episodes (climbed or failed) in one cell.
+    """Footholds of one group of episodes (successful or failed) in one cell.
 
     Attributes:
         episodes: episodes in the group.
@@ -173,18 +174,18 @@ class FootholdStats:
 
 @dataclass(frozen=True)
 class CellFootholds:
-    """One cell's footholds, climbed and failed episodes apart, and how its episodes ended."""
+    """One cell's footholds, successful and failed episodes apart, and how its episodes ended."""
 
     cell: Cell
     margin_m: float
-    climbed: FootholdStats
+    succeeded: FootholdStats
     failed: FootholdStats
     endings: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         groups = {
             name: {**asdict(stats), "touchdowns_per_episode": stats.touchdowns_per_episode}
-            for name, stats in (("climbed", self.climbed), ("failed", self.failed))
+            for name, stats in (("succeeded", self.succeeded), ("failed", self.failed))
         }
         return {
             "direction": self.cell.direction,
@@ -219,16 +220,16 @@ def measure_cell(
                     touched += [classify(flight, float(x), float(z), radius) for x, _, z in feet]
                 if terminated or truncated:
                     break
-            climbed = bool(info["success"])
-            counts[climbed] += 1
-            touchdowns[climbed] += touched
+            succeeded = bool(info["success"])
+            counts[succeeded] += 1
+            touchdowns[succeeded] += touched
             endings[info["termination_reason"] if terminated else "time_limit"] += 1
     finally:
         env.close()
     return CellFootholds(
         cell=cell,
         margin_m=margin_m,
-        climbed=FootholdStats.of(counts[True], touchdowns[True], margin_m),
+        succeeded=FootholdStats.of(counts[True], touchdowns[True], margin_m),
         failed=FootholdStats.of(counts[False], touchdowns[False], margin_m),
         endings=dict(sorted(endings.items())),
     )
@@ -261,25 +262,25 @@ def _percent(share: float | None) -> str:
 
 
 def table(results: Sequence[CellFootholds]) -> str:
-    """One block per cell: climbed and failed episodes' touchdowns per episode and their placement."""
+    """One block per cell: successful and failed episodes' touchdowns per episode and their placement."""
     lines = []
     for result in results:
         cell = result.cell
         lines.append(
             f"{cell.direction} {cell.riser_m:g} m risers, {cell.tread_m:g} m treads: "
-            f"{result.climbed.episodes} of {result.climbed.episodes + result.failed.episodes} climbed; "
+            f"{result.succeeded.episodes} of {result.succeeded.episodes + result.failed.episodes} succeeded; "
             f"ended {result.endings}"
         )
         margin_cm = f"{100 * result.margin_m:g} cm"
         lines.append(
-            f"  {'':8} {'episodes':>8} {'touchdowns/ep':>13} {'on a nosing':>11} {'on a riser':>10} | "
+            f"  {'':9} {'episodes':>8} {'touchdowns/ep':>13} {'on a nosing':>11} {'on a riser':>10} | "
             f"on treads: {'near lip':>8} {'near riser':>10} {'median from lip':>15}"
             f"   (near: within {margin_cm})"
         )
-        for name, stats in (("climbed", result.climbed), ("failed", result.failed)):
+        for name, stats in (("succeeded", result.succeeded), ("failed", result.failed)):
             median = "-" if stats.median_from_lip_m is None else f"{stats.median_from_lip_m:.3f} m"
             lines.append(
-                f"  {name:8} {stats.episodes:8d} {stats.touchdowns_per_episode:13.1f} "
+                f"  {name:9} {stats.episodes:8d} {stats.touchdowns_per_episode:13.1f} "
                 f"{_percent(stats.on_nosing):>11} {_percent(stats.against_riser):>10} | "
                 f"{'':11}{_percent(stats.near_lip):>8} {_percent(stats.near_riser):>10} {median:>15}"
             )
@@ -293,7 +294,7 @@ def write_json(results: Sequence[CellFootholds], path: Path, policy: str, seed: 
 
 def plot(results: Sequence[CellFootholds], path: Path, title: str = "") -> Path:
     """Tread touchdowns per episode along the tread, lip (left) to riser (right), one panel per cell,
-    climbed and failed episodes side by side, their touchdowns on nosings and risers in the legend;
+    successful and failed episodes side by side, their touchdowns on nosings and risers in the legend;
     the `margin_m` bands at both ends shaded (PNG)."""
     from matplotlib.figure import Figure
 
@@ -308,7 +309,7 @@ def plot(results: Sequence[CellFootholds], path: Path, title: str = "") -> Path:
         ax.axvspan(1.0 - band, 1.0, color="tab:red", alpha=0.12, linewidth=0)
         for offset, (name, stats, color) in zip(
             (-0.2, 0.2),
-            (("climbed", result.climbed, "tab:green"), ("failed", result.failed, "tab:gray")),
+            (("succeeded", result.succeeded, "tab:green"), ("failed", result.failed, "tab:gray")),
             strict=True,
         ):
             if stats.episodes == 0:

@@ -94,7 +94,7 @@ def test_the_pretrained_policy_steps_on_every_tread_it_climbs(tmp_path: Path) ->
     payload = json.loads(path.read_text())
     (cell,) = payload["cells"]
     assert (cell["direction"], cell["riser_m"], cell["tread_m"]) == ("up", 0.10, 0.32)
-    climbed = cell["climbed"]
+    climbed = cell["succeeded"]
     assert climbed["episodes"] >= 1, cell["endings"]
     treads = 6 - 1  # the preset's six risers
     assert climbed["on_tread"] / climbed["episodes"] >= 4 * treads
