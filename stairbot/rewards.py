@@ -48,6 +48,8 @@ class StepContext:
         torques: what the actuators applied in the substeps of this step.
         foot_contact: (F,) bool.
         foot_first_contact: (F,) bool, touched down in this step.
+        front_feet: (F,) bool, the feet ahead of the base at the default pose; None: not known (the
+            terms that need it read 0).
         foot_air_time_s: (F,) time in the air before this step's touchdown (0 if none).
         num_body_contacts: robot links other than feet and base touching the terrain.
         new_steps: risers newly crossed (beyond the best so far) in this step.
@@ -88,6 +90,7 @@ class StepContext:
     terrain_pitch_rad: float = 0.0
     base_clearance_fn: Callable[[], float] = lambda: math.inf
     foot_edge_distance_fn: Callable[[], FloatArray] = lambda: np.array([math.inf])  # broadcasts
+    front_feet: NDArray[np.bool_] | None = None
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -209,6 +212,19 @@ def foothold_edge(ctx: StepContext) -> float:
     return float(np.count_nonzero(near & ctx.foot_first_contact))
 
 
+def front_feet_airborne(ctx: StepContext) -> float:
+    """1 when no front foot is in contact, else 0.
+
+    The shipped policy's front legs move as a pair (a bound): both front feet are off the ground in
+    54 % of its steps up 0.15 m / 0.25 m stairs, and its climbs there fail with the trunk level and
+    its nose on the next nosing, 0-1 steps after both front feet land. A gait that keeps a front foot
+    down (a walk, a trot) carries the nose between landings.
+    """
+    if ctx.front_feet is None:
+        return 0.0
+    return float(not (ctx.foot_contact & ctx.front_feet).any())
+
+
 def ang_vel_xy_l2(ctx: StepContext) -> float:
     """Roll and pitch rate squared, (rad/s)^2."""
     wx, wy, _ = ctx.base_ang_vel_body_radps.tolist()
@@ -294,6 +310,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
         base_clearance_deficit,
         foot_edge,
         foothold_edge,
+        front_feet_airborne,
         ang_vel_xy_l2,
         torque_l2,
         energy,

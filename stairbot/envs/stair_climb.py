@@ -89,7 +89,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     (gy^2 + (gx + sin a)^2, a = the flight's slope under the base, `Flight.pitch_at`),
     `base_clearance_deficit` (m the trunk's lowest edge is below 5 cm above the stairs under it),
     `foot_edge` (feet in contact within 5 cm of a stair edge, horizontally), `foothold_edge` (feet
-    touching down there in this step), `ang_vel_xy_l2`,
+    touching down there in this step), `front_feet_airborne` (1 with no front foot in contact),
+    `ang_vel_xy_l2`,
     `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of the range),
     `foot_slip`, `feet_air_time`, `body_contact` (links other than feet and base touching
     terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
@@ -249,6 +250,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         self._air_time_s = np.zeros(len(self.robot_spec.foot_links))
         self._foot_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
         self._first_contact = np.zeros(len(self.robot_spec.foot_links), dtype=bool)
+        self._front_feet: NDArray[np.bool_] | None = None  # (F,) set at the first reset
         self._best_steps = 0
         self._episode_steps = 0
         self._episode_terms: dict[str, float] = {}
@@ -399,6 +401,10 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         spawn_yaw = float(rng.uniform(-cfg.spawn.yaw_jitter_rad, cfg.spawn.yaw_jitter_rad))
         spawn_z = flight.spawn_height_m + self.robot_spec.nominal_base_height_m + _SPAWN_CLEARANCE_M
         world.reset_robot(np.array([*spawn_xy, spawn_z]), spawn_yaw, self.robot_spec.default_pose_rad)
+        if self._front_feet is None:  # ahead of the base at the default pose; the geometry is fixed
+            spawned = world.read_state()
+            in_base = (world.foot_positions() - spawned.base_pos_m) @ spawned.rotation
+            self._front_feet = in_base[:, 0] > 0.0
 
         low, high = cfg.command.forward_speed_mps
         self._command = np.array([rng.uniform(low, high), 0.0, 0.0])
@@ -509,6 +515,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             torques=torques,
             foot_contact=contacts.foot_contact,
             foot_first_contact=first_contact,
+            front_feet=self._front_feet,
             foot_air_time_s=air_time_at_touchdown,
             num_body_contacts=contacts.num_body_contacts,
             new_steps=new_steps,

@@ -97,3 +97,27 @@ def _drop_with_front_feet_at(env: gym.Env, foot_x_m: float, drop_m: float) -> tu
     began = [contact[0], *(now & ~before for before, now in itertools.pairwise(contact))]
     np.testing.assert_array_equal(landing, began)
     return touchdowns, on_edges
+
+
+def test_front_feet_airborne_charges_the_steps_without_a_front_foot_down() -> None:
+    """The front feet are found from the robot's geometry (stairdog: FR, FL ahead of the base). A
+    robot that stands, then folds its front legs (thigh and calf actions at -1) while its hind feet
+    stay down, is charged exactly on the steps neither front foot touches the ground."""
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.10, overrides={"rewards.front_feet_airborne": -1.0})
+    env.reset(seed=0)
+    base = env.unwrapped
+    np.testing.assert_array_equal(base._front_feet, [True, True, False, False])
+    world = base.world
+    stand, fold = np.zeros(12, np.float32), np.zeros(12, np.float32)
+    fold[[1, 2, 4, 5]] = -1.0  # FR, FL thigh and calf
+    charged, contact = [], []
+    for action in [stand] * 15 + [fold] * 10:
+        _, _, terminated, _, info = env.step(action)
+        assert not terminated
+        charged.append(info["reward_terms"]["front_feet_airborne"])
+        contact.append(world.contacts().foot_contact)
+    assert all(feet.all() for feet in contact[10:15])  # standing on all four
+    front_up_hind_down = [not feet[:2].any() and feet[2:].all() for feet in contact[15:]]
+    assert sum(front_up_hind_down) >= 5, contact[15:]
+    assert charged == [0.0 if feet[:2].any() else -1.0 for feet in contact]
+    env.close()
