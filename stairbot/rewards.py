@@ -190,13 +190,19 @@ def base_clearance_deficit(ctx: StepContext) -> float:
 FOOT_EDGE_MARGIN_M = 0.05
 
 
+def _feet_near_edges(ctx: StepContext, feet: NDArray[np.bool_]) -> float:
+    """How many of `feet` ((F,) bool) are within `FOOT_EDGE_MARGIN_M` of a stair edge; the distances
+    are only worked out when one of them is set."""
+    if not feet.any():
+        return 0.0
+    near = ctx.foot_edge_distance_fn() < FOOT_EDGE_MARGIN_M
+    return float(np.count_nonzero(near & feet))
+
+
 def foot_edge(ctx: StepContext) -> float:
     """Feet in contact within `FOOT_EDGE_MARGIN_M` of a stair edge (count): footholds that slip off
     the lip or stub against the riser (Extreme Parkour's feet-edge term, Cheng et al. 2023)."""
-    if not ctx.foot_contact.any():
-        return 0.0
-    near = ctx.foot_edge_distance_fn() < FOOT_EDGE_MARGIN_M
-    return float(np.count_nonzero(near & ctx.foot_contact))
+    return _feet_near_edges(ctx, ctx.foot_contact)
 
 
 def foothold_edge(ctx: StepContext) -> float:
@@ -206,10 +212,7 @@ def foothold_edge(ctx: StepContext) -> float:
     lifting a foot off an edge and setting it down there again costs again, so tapping cannot dodge
     it, and a foot that stays planted is charged once however long it stands.
     """
-    if not ctx.foot_first_contact.any():
-        return 0.0
-    near = ctx.foot_edge_distance_fn() < FOOT_EDGE_MARGIN_M
-    return float(np.count_nonzero(near & ctx.foot_first_contact))
+    return _feet_near_edges(ctx, ctx.foot_first_contact)
 
 
 def front_feet_airborne(ctx: StepContext) -> float:

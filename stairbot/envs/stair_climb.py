@@ -90,10 +90,9 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `base_clearance_deficit` (m the trunk's lowest edge is below 5 cm above the stairs under it),
     `foot_edge` (feet in contact within 5 cm of a stair edge, horizontally), `foothold_edge` (feet
     touching down there in this step), `front_feet_airborne` (1 with no front foot in contact),
-    `ang_vel_xy_l2`,
-    `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of the range),
-    `foot_slip`, `feet_air_time`, `body_contact` (links other than feet and base touching
-    terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
+    `ang_vel_xy_l2`, `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of
+    the range), `foot_slip`, `feet_air_time`, `body_contact` (links other than feet and base
+    touching terrain), `fall` (1 on a failure), `success` (1 on reaching the landing).
     `info["reward_terms"]` holds each weighted term.
 
     ## Episode end
