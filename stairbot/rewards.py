@@ -29,6 +29,12 @@ from stairbot.sim.actuators import AppliedTorques
 FloatArray = NDArray[np.float64]
 
 
+# Default clearance the base should keep above the stairs, m (env `reward_params`). In 8 clean
+# episodes per case the finetune6 policy kept more in 95 % of its steps up 0.15 m risers and in 99 %
+# down them; in the last 10 steps of its base-contact endings the gap had been down to -0.2 to 3.8 cm.
+BASE_CLEARANCE_MARGIN_M = 0.05
+
+
 @dataclass(frozen=True)
 class StepContext:
     """Everything the reward terms may read about one control step. Plain numpy, no simulator.
@@ -61,6 +67,7 @@ class StepContext:
         base_clearance_fn: returns the height of the base box's lowest edge above the surface under
             it, m (`terrain.clearance.base_clearance_m`; < 0: into a riser); called only if a term
             needs it. Default: far above it.
+        base_clearance_margin_m: the clearance below which `base_clearance_deficit` charges, m.
         foot_edge_distance_fn: returns (F,) each foot's horizontal distance to the nearest stair
             edge, m (`Flight.distance_to_edge_m`); called only if a term needs it. Default: far.
     """
@@ -91,6 +98,7 @@ class StepContext:
     base_clearance_fn: Callable[[], float] = lambda: math.inf
     foot_edge_distance_fn: Callable[[], FloatArray] = lambda: np.array([math.inf])  # broadcasts
     front_feet: NDArray[np.bool_] | None = None
+    base_clearance_margin_m: float = BASE_CLEARANCE_MARGIN_M
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -168,18 +176,12 @@ def orientation_to_slope_l2(ctx: StepContext) -> float:
     return gy * gy + pitch_error * pitch_error
 
 
-# Clearance the base should keep above the stairs, m. In 8 clean episodes per case the finetune6
-# policy kept more in 95 % of its steps up 0.15 m risers and in 99 % down them; in the last 10 steps
-# of its base-contact endings the gap had been down to -0.2 to 3.8 cm.
-BASE_CLEARANCE_MARGIN_M = 0.05
-
-
 def base_clearance_deficit(ctx: StepContext) -> float:
-    """How far the base's lowest edge is below `BASE_CLEARANCE_MARGIN_M` above the stairs under it,
-    m (0 with enough room). It acts before base contact ends the episode: most failed 0.15 m climbs
-    ended with a level trunk's front edge on the next nosing, which no other term sees coming.
+    """How far the base's lowest edge is below `ctx.base_clearance_margin_m` above the stairs under
+    it, m (0 with enough room). It acts before base contact ends the episode: most failed 0.15 m
+    climbs ended with a level trunk's front edge on the next nosing, which no other term sees coming.
     """
-    return max(0.0, BASE_CLEARANCE_MARGIN_M - ctx.base_clearance_m)
+    return max(0.0, ctx.base_clearance_margin_m - ctx.base_clearance_m)
 
 
 # Horizontal distance from a stair edge within which a foot in contact counts as on the edge, m: the

@@ -22,6 +22,7 @@ from stairbot.errors import ConfigError
 from stairbot.observations import ObservationLayout, observation_layout
 from stairbot.paths import resolve_preset
 from stairbot.randomization import RandomizationConfig
+from stairbot.rewards import BASE_CLEARANCE_MARGIN_M
 from stairbot.terrain.stairs import StairSpec
 
 
@@ -267,6 +268,18 @@ class SpawnConfig:
         check_range("yaw_jitter_rad", self.yaw_jitter_rad, 0.0, 0.5, unit="rad")
 
 
+@dataclass(frozen=True)
+class RewardParamsConfig:
+    """Parameters of the reward terms that measure against a distance (the weights live in `rewards`)."""
+
+    # `base_clearance_deficit` charges the trunk's lowest edge for each m it is below this height
+    # above the stairs under it, m.
+    base_clearance_margin_m: float = BASE_CLEARANCE_MARGIN_M
+
+    def __post_init__(self) -> None:
+        check_range("base_clearance_margin_m", self.base_clearance_margin_m, 0.0, 0.3, unit="m")
+
+
 DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
     {
         "forward_progress": 1.0,
@@ -301,6 +314,7 @@ class EnvConfig:
     spawn: SpawnConfig = field(default_factory=SpawnConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     rewards: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
+    reward_params: RewardParamsConfig = field(default_factory=RewardParamsConfig)
 
 
 def read_env_preset(preset: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:

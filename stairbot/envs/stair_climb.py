@@ -527,6 +527,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
                 flight, world.base_box, state.base_pos_m, state.rotation
             ),
             foot_edge_distance_fn=lambda: flight.distance_to_edge_m(world.foot_positions()[:, 0]),
+            base_clearance_margin_m=self.config.reward_params.base_clearance_margin_m,
         )
         reward, terms = self.rewards(ctx)
         self._last_action = action64

@@ -106,24 +106,34 @@ def test_pybullet_reports_base_contact_exactly_when_the_clearance_reaches_zero()
     env.close()
 
 
-def test_the_env_reports_the_clearance_and_charges_the_deficit_below_the_margin() -> None:
-    env = gym.make(
-        "stairbot/StairClimb-v0",
-        riser_m=0.15,
-        overrides={"stairs.tread_m": 0.25, "rewards.base_clearance_deficit": -20.0},
-    )
+@pytest.mark.parametrize(
+    ("margin_m", "gap_m"),
+    [
+        (None, 0.02),  # the default margin, 5 cm
+        (0.10, 0.07),  # above the default margin, within a 10 cm one: charged only through the config
+    ],
+)
+def test_the_env_reports_the_clearance_and_charges_the_deficit_below_the_margin(
+    margin_m: float | None, gap_m: float
+) -> None:
+    overrides: dict[str, object] = {"stairs.tread_m": 0.25, "rewards.base_clearance_deficit": -20.0}
+    if margin_m is not None:
+        overrides["reward_params.base_clearance_margin_m"] = margin_m
+    expected_margin_m = BASE_CLEARANCE_MARGIN_M if margin_m is None else margin_m
+    env = gym.make("stairbot/StairClimb-v0", riser_m=0.15, overrides=overrides)
     env.reset(seed=0)
     base = env.unwrapped
     world, flight = base.world, base.flight
     x = float(flight.edges_x_m[2]) - 0.15
-    z = float(flight.top_heights_m[3]) + 0.055 + 0.02  # 2 cm above the nosing ahead
+    z = float(flight.top_heights_m[3]) + 0.055 + gap_m  # gap_m above the nosing ahead
     world.client.resetBasePositionAndOrientation(world.robot_id, [x, 0.0, z], [0, 0, 0, 1])
     base._state = world.read_state()
     _, _, _, _, info = env.step(np.zeros(12, np.float32))  # 20 ms: the base sinks a little
     clearance = info["base_clearance_m"]
-    assert 0.0 < clearance < BASE_CLEARANCE_MARGIN_M
+    lowest_m = 0.0 if margin_m is None else BASE_CLEARANCE_MARGIN_M
+    assert lowest_m < clearance < expected_margin_m
     assert info["reward_terms"]["base_clearance_deficit"] == pytest.approx(
-        -20.0 * (BASE_CLEARANCE_MARGIN_M - clearance)
+        -20.0 * (expected_margin_m - clearance)
     )
     env.close()
 
