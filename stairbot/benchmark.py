@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -433,6 +433,9 @@ def run_cell(source: PolicySource, cell: Cell, episodes: int, seed: int) -> Cell
 
 _WORKER: dict[str, PolicySource] = {}  # a pool worker's policy, built once by _init_worker
 
+Result = TypeVar("Result")
+CellRunner = Callable[[PolicySource, Cell, int, int], Result]  # (source, cell, episodes, seed)
+
 
 def _init_worker(policy: str | None) -> None:
     import torch
@@ -441,23 +444,42 @@ def _init_worker(policy: str | None) -> None:
     _WORKER["source"] = load_policy_source(policy)
 
 
-def _worker_cell(task: tuple[Cell, int, int]) -> CellResult:
-    cell, episodes, seed = task
-    return run_cell(_WORKER["source"], cell, episodes, seed)
+def _worker_cell(task: tuple[CellRunner[Result], Cell, int, int]) -> Result:
+    run, cell, episodes, seed = task
+    return run(_WORKER["source"], cell, episodes, seed)
+
+
+def map_cells(
+    run: CellRunner[Result],
+    *,
+    policy: str | None,
+    source: PolicySource,
+    cells: list[Cell],
+    episodes: int,
+    seed: int,
+    processes: int,
+) -> Iterator[Result]:
+    """`run(source, cell, episodes, seed)` for each cell, in order: serially, or with `processes` > 1
+    in a spawn-context pool whose workers build their own policy from the POLICY string `policy`
+    (same results as serial). `run` must pickle: a module-level function or a `functools.partial`
+    of one."""
+    if processes <= 1 or len(cells) <= 1:
+        for cell in cells:
+            yield run(source, cell, episodes, seed)
+        return
+    context = multiprocessing.get_context("spawn")
+    tasks = [(run, cell, episodes, seed) for cell in cells]
+    with context.Pool(min(processes, len(cells)), initializer=_init_worker, initargs=(policy,)) as pool:
+        yield from pool.imap(_worker_cell, tasks, chunksize=1)
 
 
 def run_cells(
     *, policy: str | None, source: PolicySource, cells: list[Cell], episodes: int, seed: int, processes: int
 ) -> Iterator[CellResult]:
-    """Each cell's result, in order: serially, or with `processes` > 1 in a spawn-context pool whose
-    workers build their own policy from the POLICY string `policy` (same results as serial)."""
-    if processes <= 1 or len(cells) <= 1:
-        for cell in cells:
-            yield run_cell(source, cell, episodes, seed)
-        return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(processes, len(cells)), initializer=_init_worker, initargs=(policy,)) as pool:
-        yield from pool.imap(_worker_cell, [(cell, episodes, seed) for cell in cells], chunksize=1)
+    """Each cell's benchmark result, in order (`map_cells` of `run_cell`)."""
+    return map_cells(
+        run_cell, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+    )
 
 
 def summarize(

@@ -448,6 +448,8 @@ def _footholds(args: argparse.Namespace) -> int:
     source = load_policy_source(args.policy)
     results = footholds.measure(
         source,
+        policy=args.policy,
+        processes=args.processes,
         risers_m=args.risers,
         treads_m=args.treads,
         directions=args.directions,
@@ -500,6 +502,7 @@ def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     parser.add_argument("--json", metavar="FILE", help="write every cell's figures and histograms as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write touchdowns along the tread per cell (PNG)")
+    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
     parser.set_defaults(func=_footholds)
 
 

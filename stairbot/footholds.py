@@ -26,8 +26,10 @@ one ahead; going down, the lip is ahead (where the flight drops) and the riser b
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from stairbot.benchmark import Cell, check_cells, check_grid, grid_cells
+from stairbot.benchmark import Cell, check_cells, check_grid, grid_cells, map_cells
 from stairbot.conditions import condition_overrides
 from stairbot.errors import ConfigError
 from stairbot.policy_source import PolicySource
@@ -238,6 +240,8 @@ def measure_cell(
 def measure(
     source: PolicySource,
     *,
+    policy: str | None = None,
+    processes: int | None = 1,
     risers_m: Sequence[float],
     treads_m: Sequence[float],
     directions: Sequence[str],
@@ -246,15 +250,24 @@ def measure(
     margin_m: float = FOOT_EDGE_MARGIN_M,
 ) -> list[CellFootholds]:
     """Every (direction, tread, riser) cell on clean stairs: the robot and flight without
-    randomization or jitter, as the benchmark's clean grid. Bad axes, episodes or margin raise
+    randomization or jitter, as the benchmark's clean grid. With `processes` > 1 (None: one per core)
+    the cells run in a process pool whose workers load `policy` (the POLICY string `source` came
+    from); the results are the serial ones. Bad axes, episodes, processes or margin raise
     `ConfigError` before any episode runs."""
     if not (math.isfinite(margin_m) and margin_m > 0.0):
         raise ConfigError(f"--margin-m must be a positive distance in m, got {margin_m}")
-    risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes=1)
+    if processes is None:
+        processes = os.cpu_count() or 1
+    risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
     clean = condition_overrides(source.env_preset, None)
     cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
     check_cells(source.env_preset, cells)
-    return [measure_cell(source, cell, episodes, seed, margin_m) for cell in cells]
+    run = functools.partial(measure_cell, margin_m=margin_m)
+    return list(
+        map_cells(
+            run, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+        )
+    )
 
 
 def _percent(share: float | None) -> str:

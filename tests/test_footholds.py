@@ -112,4 +112,17 @@ def test_bad_grids_and_margins_are_refused_before_any_episode() -> None:
         measure(source, **{**grid, "directions": ["sideways"]})
     with pytest.raises(ConfigError, match="--margin-m must be a positive distance"):
         measure(source, **grid, margin_m=0.0)
+    with pytest.raises(ConfigError, match="--processes must be at least 1"):
+        measure(source, **grid, processes=0)
     assert main(["footholds", "--episodes", "0"]) == 2
+
+
+def test_cells_run_in_a_process_pool_give_the_serial_results() -> None:
+    """Two workers, each loading the policy from its POLICY string, sort the same touchdowns."""
+    grid = {"risers_m": [0.10], "treads_m": [0.25, 0.32], "directions": ["up"], "episodes": 1, "seed": 7}
+    source = load_policy_source("pretrained")
+    serial = measure(source, **grid, processes=1)
+    pooled = measure(source, policy="pretrained", **grid, processes=2)
+    assert [cell.cell.tread_m for cell in pooled] == [0.25, 0.32]
+    assert sum(cell.succeeded.touchdowns + cell.failed.touchdowns for cell in serial) > 0
+    assert pooled == serial
