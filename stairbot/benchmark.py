@@ -47,9 +47,10 @@ import numpy as np
 from stairbot.conditions import Randomized, condition_overrides, condition_presets
 from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError
-from stairbot.evaluation import EPISODE_FIGURES, FALL_REASONS, EvalReport, evaluate
+from stairbot.evaluation import EPISODE_FIGURES, FALL_REASONS, EvalReport, evaluate, fall_kinds
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.stats import wilson_interval
+from stairbot.termination import FALL_KINDS
 from stairbot.terrain.stairs import MAX_RISER_M, MIN_TREAD_M
 from stairbot.training.vec import env_factory
 
@@ -83,6 +84,7 @@ CSV_COLUMNS = (
     "mean_return",
     *EPISODE_FIGURES,  # how the robot moved, and where its trunk struck
     *(f"ended_{reason}" for reason in ENDINGS),
+    *(f"fell_{kind}" for kind in FALL_KINDS),  # the "fall" endings by which way the trunk tipped
 )
 
 
@@ -137,6 +139,9 @@ class CellResult:
     # Episodes per ending (ENDINGS): which failure limits a cell (base contact on the nosings, a
     # fall, standing out the time limit).
     endings: Mapping[str, int] = field(default_factory=dict)
+    # The "fall" endings by kind (`termination.FallKind`): backward (up a flight: back down it),
+    # forward, sideways, or sunk low while upright.
+    fall_kinds: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_report(cls, cell: Cell, report: EvalReport) -> CellResult:
@@ -155,6 +160,7 @@ class CellResult:
             success_durations_s=tuple(r.duration_s for r in report.results if r.success),
             **{name: getattr(report, name) for name in EPISODE_FIGURES},
             endings=dict(Counter(r.termination_reason for r in report.results)),
+            fall_kinds=fall_kinds(report.results),
         )
 
     @property
@@ -171,9 +177,15 @@ class CellResult:
         return wilson_interval(self.successes, self.episodes)[1]
 
     def row(self) -> dict[str, Any]:
-        """The JSON / CSV fields (plain types); `ended_<reason>` from `endings` (0 where absent)."""
-        fields = {name: getattr(self, name) for name in CSV_COLUMNS if not name.startswith("ended_")}
-        return {**fields, **{f"ended_{reason}": int(self.endings.get(reason, 0)) for reason in ENDINGS}}
+        """The JSON / CSV fields (plain types); `ended_<reason>` from `endings` and `fell_<kind>`
+        from `fall_kinds` (0 where absent)."""
+        counted = ("ended_", "fell_")
+        fields = {name: getattr(self, name) for name in CSV_COLUMNS if not name.startswith(counted)}
+        return {
+            **fields,
+            **{f"ended_{reason}": int(self.endings.get(reason, 0)) for reason in ENDINGS},
+            **{f"fell_{kind}": int(self.fall_kinds.get(kind, 0)) for kind in FALL_KINDS},
+        }
 
 
 @dataclass(frozen=True)

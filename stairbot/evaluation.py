@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stairbot.errors import ConfigError
+from stairbot.termination import FALL_KINDS
 
 # Episode endings counted as falls: the robot went down or hit the stairs with its body.
 FALL_REASONS = frozenset({"fall", "base_contact", "thigh_contact"})
@@ -70,6 +71,14 @@ class EpisodeResult:
     # -31). NaN for every other ending.
     base_contact_x_m: float = math.nan
     base_contact_pitch_to_slope_deg: float = math.nan
+    # Ended in a fall: which way (`termination.FallKind`: backward, forward, sideways, low); "" else.
+    fall_kind: str = ""
+
+
+def fall_kinds(results: Iterable[EpisodeResult]) -> dict[str, int]:
+    """Falls per kind over `results`, every kind of `termination.FALL_KINDS` (0 where none)."""
+    counts = Counter(r.fall_kind for r in results if r.fall_kind)
+    return {kind: counts[kind] for kind in FALL_KINDS}
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,9 @@ class EvalReport:
             rows.append(("trunk struck at (mean)", struck))
         endings = Counter(r.termination_reason for r in self.results)
         rows.append(("endings", ", ".join(f"{reason} {count}" for reason, count in endings.most_common())))
+        if endings["fall"]:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in fall_kinds(self.results).items() if n)
+            rows.append(("falls by direction", kinds))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -179,6 +191,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
             if struck_at and "pitch_to_slope_rad" in info
             else math.nan
         ),
+        fall_kind=str(info.get("fall_kind", "")) if terminated else "",
     )
     return result, reset_info
 

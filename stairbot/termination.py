@@ -37,6 +37,19 @@ class TerminationReason(str, enum.Enum):
         return self not in (TerminationReason.NONE, TerminationReason.SUCCESS)
 
 
+class FallKind(str, enum.Enum):
+    """How a fall ended (`info["fall_kind"]`): which way the trunk tipped past the tilt limit, against
+    gravity (not the stairs' slope), or that it sank too low while still within it."""
+
+    BACKWARD = "backward"  # nose up: tipped over its tail (up a flight: back down the stairs)
+    FORWARD = "forward"  # nose down, over its head
+    SIDEWAYS = "sideways"  # rolled onto a side
+    LOW = "low"  # upright within the tilt limit, but the base below the height limit
+
+
+FALL_KINDS = tuple(kind.value for kind in FallKind)
+
+
 @dataclass(frozen=True)
 class TerminationCheck:
     """Decides the termination reason from the base pose and contacts after a control step."""
@@ -72,3 +85,14 @@ class TerminationCheck:
         if x > flight.goal_x_m + cfg.success_margin_m:
             return TerminationReason.SUCCESS
         return TerminationReason.NONE
+
+    def fall_kind(self, projected_gravity: np.ndarray) -> FallKind:
+        """Which way a base with gravity (3,) in its frame fell. Past the tilt limit, the larger of
+        gravity's x and y parts says where the base tipped: x < 0 is nose up (gx = -sin(pitch)), y a
+        roll; within the limit it was the height that ended it."""
+        gx, gy, gz = (float(v) for v in projected_gravity)
+        if math.acos(max(-1.0, min(1.0, -gz))) <= self.config.max_tilt_rad:
+            return FallKind.LOW
+        if abs(gy) > abs(gx):
+            return FallKind.SIDEWAYS
+        return FallKind.BACKWARD if gx < 0.0 else FallKind.FORWARD

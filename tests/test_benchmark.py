@@ -24,6 +24,7 @@ from stairbot.envs.config import read_env_preset
 from stairbot.errors import ConfigError
 from stairbot.paths import resolve_preset
 from stairbot.stats import wilson_interval
+from stairbot.termination import FALL_KINDS
 from stairbot.training import trainer
 from stairbot.training.recipe import load_recipe
 from stairbot.training.vec import env_factory
@@ -78,6 +79,7 @@ def _check_report(data: dict) -> None:
         assert sum(endings.values()) == cell["episodes"]  # every episode ends one way
         assert endings["success"] == round(cell["success_rate"] * 2)
         assert endings["fall"] + endings["base_contact"] + endings["thigh_contact"] == cell["falls"]
+        assert sum(cell[f"fell_{kind}"] for kind in FALL_KINDS) == endings["fall"]  # each fall has a kind
         low, high = wilson_interval(endings["success"], 2)
         assert (cell["success_ci95_low"], cell["success_ci95_high"]) == pytest.approx((low, high))
         assert low <= cell["success_rate"] <= high

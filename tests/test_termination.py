@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stairbot.envs.config import TerminationConfig
-from stairbot.termination import TerminationCheck, TerminationReason
+from stairbot.termination import FallKind, TerminationCheck, TerminationReason
 from stairbot.terrain.stairs import Direction, StairSpec, plan_flight
 
 NOMINAL_M = 0.30
@@ -64,3 +64,20 @@ def test_reason_failure_flags() -> None:
         TerminationReason.THIGH_CONTACT,
         TerminationReason.OUT_OF_BOUNDS,
     }
+
+
+@pytest.mark.parametrize(
+    ("gravity", "kind"),
+    [
+        ([-np.sin(1.2), 0.0, -np.cos(1.2)], FallKind.BACKWARD),  # nose up 1.2 rad (gx = -sin(pitch))
+        ([np.sin(1.2), 0.0, -np.cos(1.2)], FallKind.FORWARD),
+        ([0.0, np.sin(1.2), -np.cos(1.2)], FallKind.SIDEWAYS),
+        ([0.0, -np.sin(1.2), -np.cos(1.2)], FallKind.SIDEWAYS),
+        # Nose up 0.95 rad on a 0.5 rad roll: 1.04 rad of tilt, mostly by pitch.
+        ([-np.sin(0.95), np.cos(0.95) * np.sin(0.5), -np.cos(0.95) * np.cos(0.5)], FallKind.BACKWARD),
+        ([-np.sin(0.5), 0.0, -np.cos(0.5)], FallKind.LOW),  # within the limit: the height ended it
+    ],
+)
+def test_a_fall_says_which_way_the_base_tipped(gravity: list[float], kind: FallKind) -> None:
+    decide = TerminationCheck(TerminationConfig(max_tilt_rad=1.0), NOMINAL_M)
+    assert decide.fall_kind(np.array(gravity)) is kind

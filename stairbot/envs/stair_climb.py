@@ -115,7 +115,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     `base_clearance_deficit` weighted, `base_clearance_m` (that edge's height above the stairs, m,
     `terrain.clearance.base_clearance_m`); on a `base_contact` ending, `base_contact_at_m` (the mean
     of the trunk's contact points in the base frame, m: x > 0 toward the nose, the trunk box spans
-    x +-0.19 m on stairdog). Reset: the sampled episode parameters (`riser_m`,
+    x +-0.19 m on stairdog); on a `fall` ending, `fall_kind` (`backward`, `forward`, `sideways` or
+    `low`: `termination.FallKind`). Reset: the sampled episode parameters (`riser_m`,
     `tread_m`, `num_steps`, `direction`, `difficulty`, `command`, `spawn_xy_m`, `spawn_yaw_rad`;
     with `stairs.riser_jitter_m` or `stairs.tread_jitter_m` > 0 also the drawn `risers_m` and
     `treads_m` lists, see `plan_flight`), enough to replay a failure exactly.
@@ -547,6 +548,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         }
         if "base_clearance_deficit" in terms:
             info["base_clearance_m"] = ctx.base_clearance_m
+        if reason is TerminationReason.FALL:
+            info["fall_kind"] = self._terminate.fall_kind(state.projected_gravity).value
         if reason is TerminationReason.BASE_CONTACT:  # where the trunk struck: nose, belly or tail
             points = contacts.base_points_in_base_frame_m(state.base_pos_m, state.rotation)
             info["base_contact_at_m"] = points.mean(axis=0).tolist()

@@ -95,3 +95,25 @@ def test_a_strike_records_how_far_the_trunk_was_pitched_off_the_stairs_slope() -
         math.degrees(nose_up_rad - slope_rad), abs=0.1
     )
     assert result.base_contact_pitch_to_slope_deg < 0.0  # level trunk, rising stairs
+
+
+@pytest.mark.parametrize(
+    ("roll_rad", "nose_up_rad", "kind"),
+    [(1.3, 0.0, "sideways"), (0.0, 1.3, "backward"), (0.0, -1.3, "forward")],
+)
+def test_a_fall_ending_says_which_way_the_trunk_tipped(
+    roll_rad: float, nose_up_rad: float, kind: str
+) -> None:
+    """A robot put down tipped 1.3 rad (past the 1 rad limit), 0.5 m up in the air, falls at once."""
+    env = env_factory("stairs_up", {"spawn.xy_jitter_m": 0.0, "spawn.yaw_jitter_rad": 0.0})()
+    try:
+        env.reset(seed=0)
+        world = env.unwrapped.world  # type: ignore[attr-defined]
+        # PyBullet's pitch is about +y, which lowers the nose: nose up is a negative pitch.
+        orientation = world.client.getQuaternionFromEuler([roll_rad, -nose_up_rad, 0.0])
+        world.client.resetBasePositionAndOrientation(world.robot_id, [0.0, 0.0, 0.5], orientation)
+        _, _, terminated, _, info = env.step(np.zeros(12, np.float32))
+    finally:
+        env.close()
+    assert terminated and info["termination_reason"] == "fall"
+    assert info["fall_kind"] == kind
