@@ -445,10 +445,9 @@ def _footholds(args: argparse.Namespace) -> int:
     from stairbot import footholds
     from stairbot.policy_source import load_policy_source
 
-    source = load_policy_source(args.policy)
+    source = load_policy_source(args.policy)  # fails fast on a bad POLICY; names it in the title
     results = footholds.measure(
-        source,
-        policy=args.policy,
+        args.policy,
         processes=args.processes,
         risers_m=args.risers,
         treads_m=args.treads,

@@ -41,7 +41,7 @@ import numpy as np
 from stairbot.benchmark import Cell, check_cells, check_grid, grid_cells, map_cells
 from stairbot.conditions import condition_overrides
 from stairbot.errors import ConfigError
-from stairbot.policy_source import PolicySource
+from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.rewards import FOOT_EDGE_MARGIN_M
 from stairbot.terrain.stairs import Direction, Flight
 from stairbot.training.vec import env_factory
@@ -238,27 +238,27 @@ def measure_cell(
 
 
 def measure(
-    source: PolicySource,
+    policy: str | None,
     *,
-    policy: str | None = None,
-    processes: int | None = 1,
     risers_m: Sequence[float],
     treads_m: Sequence[float],
     directions: Sequence[str],
     episodes: int,
     seed: int,
     margin_m: float = FOOT_EDGE_MARGIN_M,
+    processes: int | None = 1,
 ) -> list[CellFootholds]:
-    """Every (direction, tread, riser) cell on clean stairs: the robot and flight without
-    randomization or jitter, as the benchmark's clean grid. With `processes` > 1 (None: one per core)
-    the cells run in a process pool whose workers load `policy` (the POLICY string `source` came
-    from); the results are the serial ones. Bad axes, episodes, processes or margin raise
-    `ConfigError` before any episode runs."""
+    """Every (direction, tread, riser) cell on clean stairs for `policy` (a POLICY string for
+    `load_policy_source`; None: zero action): the robot and flight without randomization or jitter,
+    as the benchmark's clean grid. With `processes` > 1 (None: one per core) the cells run in a
+    process pool, each worker loading the policy itself; the results are the serial ones. Bad axes,
+    episodes, processes or margin raise `ConfigError` before any episode runs."""
     if not (math.isfinite(margin_m) and margin_m > 0.0):
         raise ConfigError(f"--margin-m must be a positive distance in m, got {margin_m}")
     if processes is None:
         processes = os.cpu_count() or 1
     risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
+    source = load_policy_source(policy)
     clean = condition_overrides(source.env_preset, None)
     cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
     check_cells(source.env_preset, cells)

@@ -12,7 +12,6 @@ import pytest
 from stairbot.cli import main
 from stairbot.errors import ConfigError
 from stairbot.footholds import HISTOGRAM_BINS, Foothold, FootholdStats, Touchdown, classify, measure
-from stairbot.policy_source import load_policy_source
 from stairbot.terrain.stairs import Direction, StairSpec, plan_flight
 
 RADIUS_M = 0.02
@@ -104,25 +103,23 @@ def test_the_pretrained_policy_steps_on_every_tread_it_climbs(tmp_path: Path) ->
 
 
 def test_bad_grids_and_margins_are_refused_before_any_episode() -> None:
-    source = load_policy_source(None)  # zero action: nothing would run anyway
     grid = {"risers_m": [0.10], "treads_m": [0.32], "directions": ["up"], "episodes": 1, "seed": 0}
     with pytest.raises(ConfigError, match=r"riser -0\.1 m is outside"):
-        measure(source, **{**grid, "risers_m": [-0.1]})
+        measure(None, **{**grid, "risers_m": [-0.1]})
     with pytest.raises(ConfigError, match="unknown direction 'sideways'"):
-        measure(source, **{**grid, "directions": ["sideways"]})
+        measure(None, **{**grid, "directions": ["sideways"]})
     with pytest.raises(ConfigError, match="--margin-m must be a positive distance"):
-        measure(source, **grid, margin_m=0.0)
+        measure(None, **grid, margin_m=0.0)
     with pytest.raises(ConfigError, match="--processes must be at least 1"):
-        measure(source, **grid, processes=0)
+        measure(None, **grid, processes=0)
     assert main(["footholds", "--episodes", "0"]) == 2
 
 
 def test_cells_run_in_a_process_pool_give_the_serial_results() -> None:
     """Two workers, each loading the policy from its POLICY string, sort the same touchdowns."""
     grid = {"risers_m": [0.10], "treads_m": [0.25, 0.32], "directions": ["up"], "episodes": 1, "seed": 7}
-    source = load_policy_source("pretrained")
-    serial = measure(source, **grid, processes=1)
-    pooled = measure(source, policy="pretrained", **grid, processes=2)
+    serial = measure("pretrained", **grid, processes=1)
+    pooled = measure("pretrained", **grid, processes=2)
     assert [cell.cell.tread_m for cell in pooled] == [0.25, 0.32]
     assert sum(cell.succeeded.touchdowns + cell.failed.touchdowns for cell in serial) > 0
     assert pooled == serial
