@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stairbot.cli import main
-from stairbot.evaluation import FALL_REASONS, EpisodeResult, EvalReport, merge_reports
+from stairbot.evaluation import FALL_REASONS, EpisodeResult, EvalReport, fall_kinds, merge_reports
 
 from .helpers import TERMINATION_REASONS, TrainedRun
 
@@ -130,3 +130,15 @@ def test_merge_reports_weighs_every_episode() -> None:
     assert merged.falls == 3 and merged.falls_per_episode == 0.75
     assert merged.mean_return == -1.0 and merged.mean_time_to_top_s == 2.0
     assert merge_reports([up]) is up
+
+
+def test_the_report_counts_falls_by_the_way_the_trunk_tipped() -> None:
+    def fell(seed: int, kind: str) -> EpisodeResult:
+        return EpisodeResult(seed, False, 1, 6, "fall", 50, 1.0, -5.0, fall_kind=kind)
+
+    results = [fell(0, "backward"), fell(1, "sideways"), fell(2, "backward")]
+    results.append(EpisodeResult(3, True, 6, 6, "success", 100, 2.0, 10.0))
+    assert fall_kinds(results) == {"backward": 2, "forward": 0, "sideways": 1, "low": 0}
+    report = EvalReport(4, 0.25, 2.25, 3, 0.75, 2.0, 0.0, 0.15, "up", results)
+    (row,) = [line for line in report.table().splitlines() if line.startswith("falls by direction")]
+    assert row.endswith(" backward 2, sideways 1")
