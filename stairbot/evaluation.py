@@ -191,7 +191,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult,
             if struck_at and "pitch_to_slope_rad" in info
             else math.nan
         ),
-        fall_kind=str(info.get("fall_kind", "")) if terminated else "",
+        fall_kind=str(info.get("fall_kind", "")),  # only a fall ending carries one
     )
     return result, reset_info
 

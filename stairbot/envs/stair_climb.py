@@ -87,7 +87,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     0.25)), `new_steps` (risers newly crossed beyond the best so far), `lateral_vel_l2` (vy^2),
     `heading_l2` (yaw^2), `alive` (1), `orientation_l2` (gx^2 + gy^2), `orientation_to_slope_l2`
     (gy^2 + (gx + sin a)^2, a = the flight's slope under the base, `Flight.pitch_at`),
-    `base_clearance_deficit` (m the trunk's lowest edge is below 5 cm above the stairs under it),
+    `base_clearance_deficit` (m the trunk's lowest edge is below
+    `reward_params.base_clearance_margin_m`, 5 cm by default, above the stairs under it),
     `foot_edge` (feet in contact within 5 cm of a stair edge, horizontally), `foothold_edge` (feet
     touching down there in this step), `front_feet_airborne` (1 with no front foot in contact),
     `ang_vel_xy_l2`, `torque_l2`, `energy` (W), `action_rate_l2`, `joint_limit` (rad beyond 90 % of
