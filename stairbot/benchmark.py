@@ -1,7 +1,7 @@
 """A policy's stair-climbing envelope over a grid of riser heights, tread depths and directions.
 
 `stairbot benchmark POLICY [--episodes N] [--seed S] [--processes K] [--json F] [--csv F] [--plot F]
-[--randomized [PRESET]]`
+[--randomized [PRESET]] [--command-mps V]`
 
 Every cell of the grid (direction x tread x riser) is `stairbot.evaluation.evaluate` with the same
 seeds (episode i of every cell is reset with `seed + i`, so cells differ only in the stairs) and
@@ -18,6 +18,12 @@ given for both (e.g. the fixed `stairs_up_stress`). The same seeds are used, and
 parameters come from each episode's seeded `np_random`, so the randomized results are as
 deterministic as the clean ones. They are reported next to the clean ones (a `randomized` block in the
 JSON, a `condition` column in the CSV, dashed lines in the plot).
+
+Commands. Each episode's forward-speed command is drawn from the policy's own
+`command.forward_speed_mps` range, as in training. `--command-mps V` fixes it at V m/s in every cell
+of both conditions (the same seeds, so the episodes differ only in the command): how well it climbs
+when told to walk up at V, e.g. slower than the middle of the range it trained on. The JSON then
+carries `command_mps` (absent when the command is the policy's own range).
 
 Per direction the summary gives `max_riser_m`: the highest riser up to which *every* riser of the
 grid reaches `SUCCESS_THRESHOLD` (80%) success on *every* tread (a conservative, contiguous envelope:
@@ -45,7 +51,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from stairbot.conditions import Randomized, condition_overrides, condition_presets
-from stairbot.envs.config import load_env_config
+from stairbot.envs.config import MAX_FORWARD_SPEED_MPS, load_env_config
 from stairbot.errors import ConfigError
 from stairbot.evaluation import EPISODE_FIGURES, FALL_REASONS, EvalReport, evaluate, fall_kinds
 from stairbot.policy_source import PolicySource, load_policy_source
@@ -232,6 +238,7 @@ class BenchmarkResult:
     cells: tuple[CellResult, ...]
     summary: tuple[DirectionSummary, ...]
     randomized: ConditionResult | None = None  # with --randomized
+    command_mps: float | None = None  # with --command-mps: the fixed forward-speed command, m/s
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -248,9 +255,16 @@ class BenchmarkResult:
             "cells": [cell.row() for cell in self.cells],
             "summary": _summary_dict(self.summary),
         }
+        if self.command_mps is not None:
+            data["command_mps"] = self.command_mps
         if self.randomized is not None:
             data["randomized"] = self.randomized.to_dict()
         return data
+
+    def _conditions_text(self) -> str:
+        """'N episodes per cell, seed S[, command V m/s]' for the summary lines."""
+        command = "" if self.command_mps is None else f", command {self.command_mps:g} m/s"
+        return f"{self.episodes} episodes per cell, seed {self.seed}{command}"
 
     def to_json(self, path: Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -305,10 +319,7 @@ class BenchmarkResult:
         ]
         lines = _aligned(header, rows)
         lines.append("")
-        lines.append(
-            f"summary ({self.episodes} episodes per cell, seed {self.seed}, "
-            f"success >= {SUCCESS_THRESHOLD:.0%}):"
-        )
+        lines.append(f"summary ({self._conditions_text()}, success >= {SUCCESS_THRESHOLD:.0%}):")
         for s in self.summary:
             per_tread = ", ".join(f"tread {t}: {_riser_text(h)}" for t, h in s.max_riser_by_tread_m.items())
             time_to_top = "-" if s.mean_time_to_top_s is None else f"{s.mean_time_to_top_s:.1f} s"
@@ -345,8 +356,8 @@ class BenchmarkResult:
         presets = ", ".join(f"{d}: {p}" for d, p in randomized.presets.items())
         lines += [
             "",
-            f"summary ({self.episodes} episodes per cell, seed {self.seed}, success >= "
-            f"{SUCCESS_THRESHOLD:.0%}; randomized with {presets}):",
+            f"summary ({self._conditions_text()}, success >= {SUCCESS_THRESHOLD:.0%}; "
+            f"randomized with {presets}):",
         ]
         for clean, rand in zip(self.summary, randomized.summary, strict=True):
             lines.append(
@@ -403,6 +414,17 @@ def check_grid(
         tuple(sorted({float(t) for t in treads_m})),
         tuple(dict.fromkeys(directions)),
     )
+
+
+def command_overrides(command_mps: float | None) -> dict[str, Any]:
+    """Env overrides that fix the forward-speed command at `command_mps` (None: none); `ConfigError`
+    outside (0, MAX_FORWARD_SPEED_MPS] m/s."""
+    if command_mps is None:
+        return {}
+    if not (math.isfinite(command_mps) and 0.0 < command_mps <= MAX_FORWARD_SPEED_MPS):
+        raise ConfigError(f"--command-mps must be in (0, {MAX_FORWARD_SPEED_MPS:g}] m/s, got {command_mps}")
+    # A one-point range: the env still draws from it, so every episode's random stream is unchanged.
+    return {"command.forward_speed_mps": [float(command_mps), float(command_mps)]}
 
 
 def grid_cells(
@@ -539,6 +561,7 @@ def run_benchmark(
     seed: int = 0,
     processes: int | None = None,
     randomized: Randomized = False,
+    command_mps: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
     """Evaluate `policy` (a POLICY string for `load_policy_source`; None: zero action) on the grid.
@@ -547,6 +570,7 @@ def run_benchmark(
     None means one per core. `randomized`: False runs the clean grid only; True also runs it under
     `stairbot.conditions.RANDOMIZED_PRESETS` (by direction); a preset name or path uses that one for
     every direction; a mapping direction -> preset names each (see the module docstring).
+    `command_mps` fixes the forward-speed command in every cell (None: the policy preset's range).
     """
     risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
     treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
@@ -554,14 +578,17 @@ def run_benchmark(
     if processes is None:
         processes = os.cpu_count() or 1
     risers, treads, dirs = check_grid(risers_m, treads_m, directions, episodes, processes)
+    command = command_overrides(command_mps)
     source = load_policy_source(policy)
-    clean = {d: condition_overrides(source.env_preset, None) for d in dirs}
+    clean = {d: {**condition_overrides(source.env_preset, None), **command} for d in dirs}
     cells = grid_cells(risers, treads, dirs, CLEAN, clean)
     presets: dict[str, str] = {}
     randomized_overrides: dict[str, dict[str, Any]] = {}
     if randomized is not False:
         presets = condition_presets(randomized, dirs)
-        randomized_overrides = {d: condition_overrides(source.env_preset, p) for d, p in presets.items()}
+        randomized_overrides = {
+            d: {**condition_overrides(source.env_preset, p), **command} for d, p in presets.items()
+        }
         cells += grid_cells(risers, treads, dirs, RANDOMIZED, randomized_overrides)
     check_cells(source.env_preset, cells)
     if log is not None:
@@ -569,6 +596,9 @@ def run_benchmark(
             f"benchmarking {source.name} on {source.env_preset}: {len(cells)} cells x {episodes} episodes, "
             f"{min(processes, len(cells))} process(es)"
         )
+        if command_mps is not None:
+            low, high = load_env_config(source.env_preset).command.forward_speed_mps
+            log(f"command fixed at {command_mps:g} m/s (the policy trained on {low:g}-{high:g} m/s)")
     results = []
     for result in run_cells(
         policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
@@ -602,6 +632,7 @@ def run_benchmark(
         cells=tuple(results),
         summary=tuple(summarize(results, dirs, treads)),
         randomized=condition_result,
+        command_mps=command_mps,
     )
 
 

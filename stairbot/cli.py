@@ -393,6 +393,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         seed=args.seed,
         processes=args.processes,
         randomized=args.randomized,
+        command_mps=args.command_mps,
         log=print,
     )
     print(result.table())
@@ -431,6 +432,13 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--json", metavar="FILE", help="write all cells and the summary as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write one row per cell as CSV")
     parser.add_argument("--plot", metavar="FILE", help="write success rate against riser height (PNG)")
+    parser.add_argument(
+        "--command-mps",
+        type=float,
+        metavar="V",
+        help="fix the forward-speed command at V m/s in every cell (default: drawn per episode from "
+        "the policy's own command.forward_speed_mps range)",
+    )
     _add_condition_argument(
         parser,
         "also run the grid under domain randomization and stair jitter, taken from the "

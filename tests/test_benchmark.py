@@ -167,6 +167,9 @@ def test_summary_envelope_is_contiguous_and_needs_every_tread() -> None:
         (("--episodes", "0"), "--episodes must be at least 1"),
         (("--treads", "0.05"), "tread 0.05 m is outside"),
         (("--processes", "0"), "--processes must be at least 1"),
+        (("--command-mps", "0"), "--command-mps must be in (0, 2] m/s, got 0.0"),
+        (("--command-mps", "-0.3"), "--command-mps must be in (0, 2] m/s, got -0.3"),
+        (("--command-mps", "2.5"), "--command-mps must be in (0, 2] m/s, got 2.5"),
     ],
 )
 def test_bad_input_is_a_clear_error(
@@ -180,6 +183,39 @@ def test_bad_input_is_a_clear_error(
 def test_unknown_policy_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["benchmark", str(tmp_path), *TINY_GRID]) == 2
     assert "is not a policy" in capsys.readouterr().err
+
+
+# ---- --command-mps ------------------------------------------------------------------------------
+
+
+def test_command_mps_fixes_every_episodes_command_and_nothing_else() -> None:
+    preset = "stairs_up_randomized"  # commands drawn from 0.4-0.6 m/s, robots and stairs randomized
+    fixed = {**conditions.condition_overrides(preset, preset), **benchmark.command_overrides(0.3)}
+    drawn = conditions.condition_overrides(preset, preset)
+    infos = {}
+    for name, overrides in (("fixed", fixed), ("drawn", drawn)):
+        cell = benchmark.grid_cells([0.1], [0.3], ["up"], benchmark.RANDOMIZED, {"up": overrides})[0]
+        env = env_factory(preset, cell.overrides())()
+        try:
+            infos[name] = [env.reset(seed=seed)[1] for seed in range(4)]
+        finally:
+            env.close()
+    assert [info["command"][0] for info in infos["fixed"]] == [0.3] * 4
+    assert all(0.4 <= info["command"][0] <= 0.6 for info in infos["drawn"])
+    # The same seed draws the same stairs, spawn and robot with or without a fixed command.
+    for fixed_info, drawn_info in zip(infos["fixed"], infos["drawn"], strict=True):
+        assert fixed_info["risers_m"] == drawn_info["risers_m"]
+        assert np.array_equal(fixed_info["spawn_xy_m"], drawn_info["spawn_xy_m"])
+        assert fixed_info["randomization"] == drawn_info["randomization"]
+
+
+def test_command_mps_is_reported(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _run(tmp_path, str(tiny_run), 1, "--command-mps", "0.3")
+    assert set(data) == {*TOP_KEYS, "command_mps"} and data.pop("command_mps") == 0.3
+    _check_report(data)
+    printed = capsys.readouterr().out
+    assert "command fixed at 0.3 m/s (the policy trained on 0.4-0.6 m/s)" in printed
+    assert "summary (2 episodes per cell, seed 0, command 0.3 m/s," in printed
 
 
 # ---- --randomized -------------------------------------------------------------------------------

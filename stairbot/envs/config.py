@@ -114,6 +114,9 @@ class ActuatorConfig:
         return self.torque_speed_limit or self.motor_time_constant_s > 0.0
 
 
+MAX_FORWARD_SPEED_MPS = 2.0  # the highest forward-speed command a config may ask for
+
+
 @dataclass(frozen=True)
 class CommandConfig:
     """The velocity command the robot follows: a forward speed sampled at each reset, and a yaw
@@ -127,8 +130,8 @@ class CommandConfig:
         check_range("heading_gain_per_s", self.heading_gain_per_s, 0.0, 10.0, unit="1/s")
         check_range("max_yaw_rate_radps", self.max_yaw_rate_radps, 0.0, 5.0, unit="rad/s")
         low, high = self.forward_speed_mps
-        check_range("forward_speed_mps[0]", low, 0.0, 2.0, unit="m/s")
-        check_range("forward_speed_mps[1]", high, low, 2.0, unit="m/s (and >= the low end)")
+        check_range("forward_speed_mps[0]", low, 0.0, MAX_FORWARD_SPEED_MPS, unit="m/s")
+        check_range("forward_speed_mps[1]", high, low, MAX_FORWARD_SPEED_MPS, unit="m/s (and >= the low end)")
 
 
 class HeightSource(str, enum.Enum):
