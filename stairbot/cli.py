@@ -19,7 +19,9 @@ stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-ste
               [--randomized [PRESET]]
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
-                   [--randomized [PRESET]]
+                   [--randomized [PRESET]] [--command-mps V]
+stairbot saturation [POLICY] [--episodes N] [--seed S] [--risers H ...] [--treads T ...]
+                    [--directions up|down ...] [--processes K] [--json FILE]
 stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--reuse FILE] [--processes K]
 stairbot sim2sim BUNDLE [--riser-m H] [--episodes N] [--direction up|down] [--seed S] [--json FILE]
 stairbot presets
@@ -478,6 +480,64 @@ def _footholds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saturation(args: argparse.Namespace) -> int:
+    from stairbot import saturation
+    from stairbot.policy_source import load_policy_source
+
+    source = load_policy_source(args.policy)  # fails fast on a bad POLICY; names it in the title
+    results = saturation.measure(
+        args.policy,
+        processes=args.processes,
+        risers_m=args.risers,
+        treads_m=args.treads,
+        directions=args.directions,
+        episodes=args.episodes,
+        seed=args.seed,
+    )
+    print(
+        f"{source.name}: actions at the bounds of the action space on the flight, episodes "
+        f"{args.seed} .. {args.seed + args.episodes - 1}"
+    )
+    print(saturation.table(results))
+    if args.json:
+        saturation.write_json(results, Path(args.json), str(args.policy), args.seed)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _add_saturation(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "saturation",
+        help="how often each joint's action sits at +-1 (the action scale's bound) while the robot is "
+        "on a flight",
+    )
+    _add_policy_argument(parser)
+    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
+    parser.add_argument(
+        "--risers",
+        type=float,
+        nargs="+",
+        default=[0.15, 0.175],
+        metavar="H",
+        help="riser heights, m (default 0.15 0.175)",
+    )
+    parser.add_argument(
+        "--treads",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.32],
+        metavar="T",
+        help="tread depths, m (default 0.25 0.32)",
+    )
+    parser.add_argument(
+        "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
+    )
+    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+    parser.add_argument("--json", metavar="FILE", help="write every cell's per-joint shares as JSON")
+    parser.set_defaults(func=_saturation)
+
+
 def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "footholds",
@@ -749,6 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_play(sub)
     _add_benchmark(sub)
     _add_footholds(sub)
+    _add_saturation(sub)
     _add_sensitivity(sub)
     _add_reach(sub)
     _add_sim2sim(sub)
