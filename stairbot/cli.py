@@ -21,7 +21,7 @@ stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers 
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
                    [--randomized [PRESET]] [--command-mps V]
 stairbot saturation [POLICY] [--episodes N] [--seed S] [--risers H ...] [--treads T ...]
-                    [--directions up|down ...] [--processes K] [--json FILE]
+                    [--directions up|down ...] [--processes K] [--command-mps V] [--json FILE]
 stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--reuse FILE] [--processes K]
 stairbot sim2sim BUNDLE [--riser-m H] [--episodes N] [--direction up|down] [--seed S] [--json FILE]
 stairbot presets
@@ -493,6 +493,7 @@ def _saturation(args: argparse.Namespace) -> int:
         directions=args.directions,
         episodes=args.episodes,
         seed=args.seed,
+        command_mps=args.command_mps,
     )
     print(
         f"{source.name}: actions at the bounds of the action space on the flight, episodes "
@@ -534,6 +535,12 @@ def _add_saturation(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
     )
     parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+    parser.add_argument(
+        "--command-mps",
+        type=float,
+        metavar="V",
+        help="fix the forward-speed command at V m/s (default: drawn from the policy's own range)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write every cell's per-joint shares as JSON")
     parser.set_defaults(func=_saturation)
 

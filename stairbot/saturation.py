@@ -3,9 +3,8 @@
 A policy's action is clipped to [-1, 1] per joint, and the joint target is the default pose plus
 `control.action_scale_rad` x action (with the gait prior, the generator's offsets plus that residual).
 A joint whose action sits at +1 or -1 for much of a climb asks for a target the action space may not
-reach (a clipped mean past the bound is as much a sign as a mean at it). `stairbot reach` gives the geometry (how high a
-foot can rise within the scale); this gives the use (how often a policy runs into the bound, and on
-which joints).
+reach. `stairbot reach` gives the geometry (how high a foot can rise within the scale); this gives
+the use (how often a policy runs into the bound, and on which joints).
 
 `stairbot saturation POLICY` runs seeded, deterministic episodes per cell as the benchmark does (clean
 stairs: randomization and jitter off; episode i uses seed + i) and, over the control steps with the
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from stairbot.benchmark import Cell, check_cells, check_grid, grid_cells, map_cells
+from stairbot.benchmark import Cell, check_cells, check_grid, command_overrides, grid_cells, map_cells
 from stairbot.conditions import condition_overrides
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.training.vec import env_factory
@@ -129,16 +128,19 @@ def measure(
     episodes: int,
     seed: int,
     processes: int | None = 1,
+    command_mps: float | None = None,
 ) -> list[CellSaturation]:
     """Every (direction, tread, riser) cell on clean stairs for `policy` (a POLICY string for
     `load_policy_source`; None: zero action). With `processes` > 1 (None: one per core) the cells run
-    in the benchmark's process pool; the results are the serial ones. Bad axes, episodes or processes
-    raise `ConfigError` before any episode runs."""
+    in the benchmark's process pool; the results are the serial ones. `command_mps` fixes the
+    forward-speed command as `stairbot benchmark --command-mps` does (None: drawn from the policy's
+    range). Bad axes, episodes, processes or command raise `ConfigError` before any episode runs."""
     if processes is None:
         processes = os.cpu_count() or 1
     risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
+    command = command_overrides(command_mps)
     source = load_policy_source(policy)
-    clean = condition_overrides(source.env_preset, None)
+    clean = {**condition_overrides(source.env_preset, None), **command}
     cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
     check_cells(source.env_preset, cells)
     return list(

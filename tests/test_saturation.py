@@ -81,6 +81,7 @@ def test_zero_action_never_reaches_the_flight_and_parallel_equals_serial() -> No
         (("--risers", "-0.1"), "outside (0, 0.3]"),
         (("--episodes", "0"), "--episodes must be at least 1"),
         (("--directions", "left"), "unknown direction 'left'"),
+        (("--command-mps", "0"), "--command-mps must be in (0, 2] m/s"),
     ],
 )
 def test_bad_input_is_a_clear_error(
