@@ -507,6 +507,39 @@ def map_cells(
         yield from pool.imap(_worker_cell, tasks, chunksize=1)
 
 
+def map_clean_cells(
+    run: CellRunner[Result],
+    policy: str | None,
+    *,
+    risers_m: Sequence[float],
+    treads_m: Sequence[float],
+    directions: Sequence[str],
+    episodes: int,
+    seed: int,
+    processes: int | None,
+    command_mps: float | None = None,
+) -> list[Result]:
+    """`run(source, cell, episodes, seed)` on every (direction, tread, riser) cell of the clean grid
+    for `policy` (a POLICY string for `load_policy_source`; None: zero action), in table order: the
+    robot and flight without randomization or jitter, as the benchmark's clean cells, and with
+    `command_mps` the forward-speed command fixed (`command_overrides`). `processes` None is one per
+    core (`map_cells`). Bad axes, episodes, processes or command raise `ConfigError` before any
+    episode runs. What the per-cell diagnostics (`stairbot footholds`, `stairbot saturation`) share."""
+    if processes is None:
+        processes = os.cpu_count() or 1
+    risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
+    command = command_overrides(command_mps)
+    source = load_policy_source(policy)
+    clean = {**condition_overrides(source.env_preset, None), **command}
+    cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
+    check_cells(source.env_preset, cells)
+    return list(
+        map_cells(
+            run, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+        )
+    )
+
+
 def run_cells(
     *, policy: str | None, source: PolicySource, cells: list[Cell], episodes: int, seed: int, processes: int
 ) -> Iterator[CellResult]:

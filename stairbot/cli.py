@@ -451,6 +451,35 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_benchmark)
 
 
+def _add_clean_cells_arguments(parser: argparse.ArgumentParser, risers_m: Sequence[float]) -> None:
+    """POLICY and the cells of a per-cell diagnostic on the benchmark's clean stairs (footholds,
+    saturation): episodes, seed, risers (default `risers_m`), treads, directions, processes."""
+    _add_policy_argument(parser)
+    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
+    defaults = " ".join(f"{riser:g}" for riser in risers_m)
+    parser.add_argument(
+        "--risers",
+        type=float,
+        nargs="+",
+        default=list(risers_m),
+        metavar="H",
+        help=f"riser heights, m (default {defaults})",
+    )
+    parser.add_argument(
+        "--treads",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.32],
+        metavar="T",
+        help="tread depths, m (default 0.25 0.32)",
+    )
+    parser.add_argument(
+        "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
+    )
+    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+
+
 def _footholds(args: argparse.Namespace) -> int:
     from stairbot import footholds
     from stairbot.policy_source import load_policy_source
@@ -512,29 +541,7 @@ def _add_saturation(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how often each joint's action sits at +-1 (the action scale's bound) while the robot is "
         "on a flight",
     )
-    _add_policy_argument(parser)
-    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
-    parser.add_argument(
-        "--risers",
-        type=float,
-        nargs="+",
-        default=[0.15, 0.175],
-        metavar="H",
-        help="riser heights, m (default 0.15 0.175)",
-    )
-    parser.add_argument(
-        "--treads",
-        type=float,
-        nargs="+",
-        default=[0.25, 0.32],
-        metavar="T",
-        help="tread depths, m (default 0.25 0.32)",
-    )
-    parser.add_argument(
-        "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
-    )
-    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
+    _add_clean_cells_arguments(parser, risers_m=(0.15, 0.175))
     parser.add_argument(
         "--command-mps",
         type=float,
@@ -551,23 +558,7 @@ def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="where the feet touch down on a flight (treads near the lip or riser, nosings, riser "
         "faces), successful and failed episodes apart",
     )
-    _add_policy_argument(parser)
-    parser.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="episode i of every cell uses seed + i")
-    parser.add_argument(
-        "--risers", type=float, nargs="+", default=[0.15], metavar="H", help="riser heights, m (default 0.15)"
-    )
-    parser.add_argument(
-        "--treads",
-        type=float,
-        nargs="+",
-        default=[0.25, 0.32],
-        metavar="T",
-        help="tread depths, m (default 0.25 0.32)",
-    )
-    parser.add_argument(
-        "--directions", nargs="+", default=["up"], metavar="D", help="up and/or down (default up)"
-    )
+    _add_clean_cells_arguments(parser, risers_m=(0.15,))
     parser.add_argument(
         "--margin-m",
         type=float,
@@ -576,7 +567,6 @@ def _add_footholds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     parser.add_argument("--json", metavar="FILE", help="write every cell's figures and histograms as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write touchdowns along the tread per cell (PNG)")
-    parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
     parser.set_defaults(func=_footholds)
 
 

@@ -29,7 +29,6 @@ import enum
 import functools
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,10 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from stairbot.benchmark import Cell, check_cells, check_grid, grid_cells, map_cells
-from stairbot.conditions import condition_overrides
+from stairbot.benchmark import Cell, map_clean_cells
 from stairbot.errors import ConfigError
-from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.policy_source import PolicySource
 from stairbot.rewards import FOOT_EDGE_MARGIN_M
 from stairbot.terrain.stairs import Direction, Flight
 from stairbot.training.vec import env_factory
@@ -255,18 +253,15 @@ def measure(
     episodes, processes or margin raise `ConfigError` before any episode runs."""
     if not (math.isfinite(margin_m) and margin_m > 0.0):
         raise ConfigError(f"--margin-m must be a positive distance in m, got {margin_m}")
-    if processes is None:
-        processes = os.cpu_count() or 1
-    risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
-    source = load_policy_source(policy)
-    clean = condition_overrides(source.env_preset, None)
-    cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
-    check_cells(source.env_preset, cells)
-    run = functools.partial(measure_cell, margin_m=margin_m)
-    return list(
-        map_cells(
-            run, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
-        )
+    return map_clean_cells(
+        functools.partial(measure_cell, margin_m=margin_m),
+        policy,
+        risers_m=risers_m,
+        treads_m=treads_m,
+        directions=directions,
+        episodes=episodes,
+        seed=seed,
+        processes=processes,
     )
 
 

@@ -19,7 +19,6 @@ treads and 50 % on 0.32 m, against 28-33 % and 21-23 % at 0.15 m; README, "What 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from stairbot.benchmark import Cell, check_cells, check_grid, command_overrides, grid_cells, map_cells
-from stairbot.conditions import condition_overrides
-from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.benchmark import Cell, map_clean_cells
+from stairbot.policy_source import PolicySource
 from stairbot.training.vec import env_factory
 
 # An action this close to +-1 counts as at the bound: a deterministic mean past it is clipped to it.
@@ -135,24 +133,16 @@ def measure(
     in the benchmark's process pool; the results are the serial ones. `command_mps` fixes the
     forward-speed command as `stairbot benchmark --command-mps` does (None: drawn from the policy's
     range). Bad axes, episodes, processes or command raise `ConfigError` before any episode runs."""
-    if processes is None:
-        processes = os.cpu_count() or 1
-    risers, treads, kept_directions = check_grid(risers_m, treads_m, directions, episodes, processes)
-    command = command_overrides(command_mps)
-    source = load_policy_source(policy)
-    clean = {**condition_overrides(source.env_preset, None), **command}
-    cells = grid_cells(risers, treads, kept_directions, overrides=dict.fromkeys(kept_directions, clean))
-    check_cells(source.env_preset, cells)
-    return list(
-        map_cells(
-            measure_cell,
-            policy=policy,
-            source=source,
-            cells=cells,
-            episodes=episodes,
-            seed=seed,
-            processes=processes,
-        )
+    return map_clean_cells(
+        measure_cell,
+        policy,
+        risers_m=risers_m,
+        treads_m=treads_m,
+        directions=directions,
+        episodes=episodes,
+        seed=seed,
+        processes=processes,
+        command_mps=command_mps,
     )
 
 
