@@ -480,6 +480,19 @@ def _add_clean_cells_arguments(parser: argparse.ArgumentParser, risers_m: Sequen
     parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
 
 
+def _clean_cells(args: argparse.Namespace) -> dict[str, Any]:
+    """The cell arguments of `_add_clean_cells_arguments` as keywords of `footholds.measure` and
+    `saturation.measure` (POLICY aside)."""
+    return {
+        "risers_m": args.risers,
+        "treads_m": args.treads,
+        "directions": args.directions,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "processes": args.processes,
+    }
+
+
 def _footholds(args: argparse.Namespace) -> int:
     from stairbot import footholds
     from stairbot.policy_source import load_policy_source
@@ -487,12 +500,7 @@ def _footholds(args: argparse.Namespace) -> int:
     source = load_policy_source(args.policy)  # fails fast on a bad POLICY; names it in the title
     results = footholds.measure(
         args.policy,
-        processes=args.processes,
-        risers_m=args.risers,
-        treads_m=args.treads,
-        directions=args.directions,
-        episodes=args.episodes,
-        seed=args.seed,
+        **_clean_cells(args),
         margin_m=footholds.FOOT_EDGE_MARGIN_M if args.margin_m is None else args.margin_m,
     )
     print(f"{source.name}: touchdowns on the flight, episodes {args.seed} .. {args.seed + args.episodes - 1}")
@@ -514,16 +522,7 @@ def _saturation(args: argparse.Namespace) -> int:
     from stairbot.policy_source import load_policy_source
 
     source = load_policy_source(args.policy)  # fails fast on a bad POLICY; names it in the title
-    results = saturation.measure(
-        args.policy,
-        processes=args.processes,
-        risers_m=args.risers,
-        treads_m=args.treads,
-        directions=args.directions,
-        episodes=args.episodes,
-        seed=args.seed,
-        command_mps=args.command_mps,
-    )
+    results = saturation.measure(args.policy, **_clean_cells(args), command_mps=args.command_mps)
     print(
         f"{source.name}: actions at the bounds of the action space on the flight, episodes "
         f"{args.seed} .. {args.seed + args.episodes - 1}"
