@@ -524,7 +524,8 @@ def _saturation(args: argparse.Namespace) -> int:
     source = load_policy_source(args.policy)  # fails fast on a bad POLICY; names it in the title
     results = saturation.measure(args.policy, **_clean_cells(args), command_mps=args.command_mps)
     print(
-        f"{source.name}: actions at the bounds of the action space on the flight, episodes "
+        f"{source.name}: actions at the bounds of the action space and torques at the motors' limits "
+        f"on the flight, episodes "
         f"{args.seed} .. {args.seed + args.episodes - 1}"
     )
     print(saturation.table(results))
@@ -537,8 +538,8 @@ def _saturation(args: argparse.Namespace) -> int:
 def _add_saturation(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "saturation",
-        help="how often each joint's action sits at +-1 (the action scale's bound) while the robot is "
-        "on a flight",
+        help="how often each joint's action sits at +-1 (the action scale's bound) and its torque at the "
+        "motor's limit while the robot is on a flight",
     )
     _add_clean_cells_arguments(parser, risers_m=(0.15, 0.175))
     parser.add_argument(

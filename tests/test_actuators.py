@@ -36,6 +36,25 @@ def test_torque_speed_limit_at_no_load_speed_leaves_only_braking() -> None:
     np.testing.assert_allclose(limited, [0.0, -5.0])
 
 
+def test_torque_bounds_are_the_limit_and_follow_the_speed_curve_per_substep() -> None:
+    limit, w0 = np.array([10.0, 20.0]), np.array([20.0, 20.0])
+    pd = PDActuator(np.ones(2), np.zeros(2), limit)
+    qd = np.array([[0.0, 10.0], [-10.0, 30.0]])  # (S=2, J=2) substeps
+    lower, upper = pd.torque_bounds_nm(qd)
+    np.testing.assert_array_equal(upper, [[10.0, 20.0], [10.0, 20.0]])
+    np.testing.assert_array_equal(lower, -upper)
+    motor = MotorActuator(pd, physics_dt_s=0.002, no_load_speed_radps=w0)
+    lower, upper = motor.torque_bounds_nm(qd)
+    # at rest full; half speed forward: half in the direction of motion, full braking; past no-load: 0.
+    np.testing.assert_allclose(upper, [[10.0, 10.0], [10.0, 0.0]])
+    np.testing.assert_allclose(lower, [[-10.0, -20.0], [-5.0, -20.0]])
+    # a torque the motor clips lies on the bound it reports
+    tau = motor.torques(np.array([100.0, 100.0]), np.zeros(2), qd[0])
+    np.testing.assert_allclose(tau, upper[0])
+    no_curve = MotorActuator(pd, physics_dt_s=0.002)
+    np.testing.assert_array_equal(no_curve.torque_bounds_nm(qd)[1], pd.torque_bounds_nm(qd)[1])
+
+
 def _pd(kp: float = 10.0, limit: float = 100.0) -> PDActuator:
     return PDActuator(np.array([kp]), np.array([0.0]), np.array([limit]))
 

@@ -57,15 +57,30 @@ class PDActuator:
     def reset(self) -> None:
         """Stateless: nothing to reset (the method exists so that every actuator has one)."""
 
+    def torque_bounds_nm(self, qd_rad_s: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(lower, upper) torque the motor can apply, N·m, shaped as `qd_rad_s` ((J,) or (S, J)):
+        here -+ the torque limit at any speed."""
+        upper = np.broadcast_to(self.torque_limit_nm, np.shape(qd_rad_s))
+        return -upper, upper
+
+
+def torque_speed_bounds(
+    qd_rad_s: FloatArray, torque_limit_nm: FloatArray, no_load_speed_radps: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(lower, upper) torque a linear torque-speed curve allows, N·m, shaped as `qd_rad_s` ((J,) or
+    (S, J)): in the direction of the joint velocity `torque_limit * clip(1 - |qd| / no_load_speed, 0,
+    1)`; against it (braking) the full limit."""
+    available = torque_limit_nm * np.clip(1.0 - np.abs(qd_rad_s) / no_load_speed_radps, 0.0, 1.0)
+    upper = np.where(qd_rad_s > 0.0, available, torque_limit_nm)
+    lower = np.where(qd_rad_s < 0.0, -available, -torque_limit_nm)
+    return lower, upper
+
 
 def torque_speed_limit(
     tau_nm: FloatArray, qd_rad_s: FloatArray, torque_limit_nm: FloatArray, no_load_speed_radps: FloatArray
 ) -> FloatArray:
-    """Clip torques (J,) to a linear torque-speed curve: in the direction of the joint velocity at most
-    `torque_limit * clip(1 - |qd| / no_load_speed, 0, 1)`; against it (braking) the full limit."""
-    available = torque_limit_nm * np.clip(1.0 - np.abs(qd_rad_s) / no_load_speed_radps, 0.0, 1.0)
-    upper = np.where(qd_rad_s > 0.0, available, torque_limit_nm)
-    lower = np.where(qd_rad_s < 0.0, -available, -torque_limit_nm)
+    """Clip torques (J,) to a linear torque-speed curve (`torque_speed_bounds`)."""
+    lower, upper = torque_speed_bounds(qd_rad_s, torque_limit_nm, no_load_speed_radps)
     return np.minimum(np.maximum(tau_nm, lower), upper)
 
 
@@ -112,6 +127,13 @@ class MotorActuator:
         if self.no_load_speed_radps is not None:
             tau = torque_speed_limit(tau, qd_rad_s, self.torque_limit_nm, self.no_load_speed_radps)
         return tau
+
+    def torque_bounds_nm(self, qd_rad_s: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(lower, upper) torque the motor can apply at joint velocities `qd_rad_s` ((J,) or (S, J)),
+        N·m: the torque limit, lowered in the direction of motion by the torque-speed curve if on."""
+        if self.no_load_speed_radps is None:
+            return self.pd.torque_bounds_nm(qd_rad_s)
+        return torque_speed_bounds(np.asarray(qd_rad_s), self.torque_limit_nm, self.no_load_speed_radps)
 
 
 # Velocity over which Coulomb joint friction ramps up to its full value (tanh), rad/s. Its slope at
