@@ -6,6 +6,7 @@ stairbot train --resume RUN_DIR [--timesteps N]
 stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed S] [--json FILE]
               [--checkpoint best|latest|step_N]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
+stairbot average SOURCE SOURCE ... --out RUN_DIR
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
@@ -741,6 +742,14 @@ def _presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _average(args: argparse.Namespace) -> int:
+    from stairbot.training.averaging import average_checkpoints
+
+    out = average_checkpoints([Path(source) for source in args.sources], Path(args.out))
+    print(f"wrote {out}: the mean of {len(args.sources)} checkpoints (sources in {out / 'average.json'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stairbot", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -775,6 +784,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="bundle directory to create")
     export.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     export.set_defaults(func=_export)
+
+    average = sub.add_parser(
+        "average",
+        help="one policy from the mean weights of checkpoints that share a start (a model soup), "
+        "written as a new run directory",
+    )
+    average.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="run directories (their best) or checkpoints (RUN/checkpoints/step_N): at least two",
+    )
+    average.add_argument("--out", required=True, help="run directory to create")
+    average.set_defaults(func=_average)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")
     demo.add_argument("--preset", default="stairs_up", help="env preset name or YAML path")
