@@ -49,8 +49,8 @@ from stairbot.training.policy import policy_checkpoint
 from stairbot.training.run_dir import RunDir, versions
 
 AVERAGE_FILE = "average.json"
-# Statistics averaged across sources; every other normalization entry (settings, counts) must match
-# or is taken from the first source.
+# Statistics averaged across sources. The settings below must match; the sample counts are the first
+# source's (they weigh later updates, which only a run that goes on from the average makes).
 _AVERAGED_STATS = ("obs_mean", "obs_var", "ret_mean", "ret_var")
 _MATCHING_SETTINGS = ("norm_obs", "norm_reward", "clip_obs", "epsilon")
 
@@ -91,7 +91,8 @@ def _check_same_meaning(runs: Sequence[Path], checkpoints: Sequence[Path]) -> No
 def _mean_state_dict(
     states: Sequence[dict[str, torch.Tensor]], names: Sequence[Path]
 ) -> dict[str, torch.Tensor]:
-    """Element-wise mean of floating-point tensors (others must be equal and are kept)."""
+    """Element-wise mean of the floating-point tensors; any other (a step counter) is the first's.
+    Every state must have the same parameter names and shapes."""
     first = states[0]
     for state, name in zip(states[1:], names[1:], strict=True):
         shapes = {key: tuple(value.shape) for key, value in state.items()}

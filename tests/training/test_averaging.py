@@ -14,7 +14,7 @@ from stable_baselines3 import PPO
 from stairbot.cli import main
 from stairbot.errors import StairbotError
 from stairbot.policy_source import load_policy_source
-from stairbot.training.averaging import AVERAGE_FILE, average_checkpoints
+from stairbot.training.averaging import AVERAGE_FILE, _mean_state_dict, average_checkpoints
 from stairbot.training.checkpoints import list_checkpoints, load_normalization, read_meta
 
 from .helpers import CopyRun, TrainedRun
@@ -87,3 +87,12 @@ def test_refuses_what_cannot_be_averaged(
         average_checkpoints([first, second], out)
     assert [p.name for p in out.iterdir()] == ["kept.txt"]
     shutil.rmtree(out)
+
+
+def test_networks_of_another_shape_are_refused_by_parameter() -> None:
+    small = {"mlp.0.weight": torch.zeros(64, 8), "log_std": torch.zeros(12)}
+    large = {"mlp.0.weight": torch.zeros(128, 8), "log_std": torch.ones(12)}
+    with pytest.raises(StairbotError, match=r"\['mlp.0.weight'\] differ in name or shape"):
+        _mean_state_dict([small, large], [Path("a"), Path("b")])
+    mean = _mean_state_dict([small, {**small, "log_std": torch.ones(12)}], [Path("a"), Path("b")])
+    torch.testing.assert_close(mean["log_std"], torch.full((12,), 0.5))
