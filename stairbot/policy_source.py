@@ -101,7 +101,7 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
         checkpoint = policy_checkpoint(path, "best")
         policy = load_policy(checkpoint)
         return PolicySource(f"run {label} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
-    run_dir = _run_of_checkpoint(path)
+    run_dir = run_of_checkpoint(path)
     if run_dir is not None:
         from stairbot.training.policy import load_policy
 
@@ -114,7 +114,7 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
     )
 
 
-def _run_of_checkpoint(path: Path) -> Path | None:
+def run_of_checkpoint(path: Path) -> Path | None:
     """The run directory of a checkpoint folder (`RUN/best`, `RUN/checkpoints/step_N`), or None."""
     if not (path / "meta.json").is_file():
         return None

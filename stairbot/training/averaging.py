@@ -39,7 +39,9 @@ import torch
 
 from stairbot.envs.config import load_env_config
 from stairbot.errors import StairbotError
+from stairbot.policy_source import run_of_checkpoint
 from stairbot.training.checkpoints import (
+    CheckpointMeta,
     check_compatible,
     load_model,
     load_normalization,
@@ -60,10 +62,9 @@ def resolve_source(path: Path) -> tuple[Path, Path]:
     or a checkpoint folder (`RUN/best`, `RUN/checkpoints/step_N`)."""
     if (path / "config.yaml").is_file():
         return policy_checkpoint(path, "best"), path
-    if (path / "meta.json").is_file():
-        for run in (path.parent, path.parent.parent):
-            if (run / "config.yaml").is_file() and (run / "env.yaml").is_file():
-                return path, run
+    run = run_of_checkpoint(path)
+    if run is not None:
+        return path, run
     raise StairbotError(
         f"{path} is neither a run directory (with config.yaml) nor one of its checkpoints "
         "(RUN/best, RUN/checkpoints/step_N); only training checkpoints can be averaged (a bundle "
@@ -71,13 +72,14 @@ def resolve_source(path: Path) -> tuple[Path, Path]:
     )
 
 
-def _check_same_meaning(runs: Sequence[Path], checkpoints: Sequence[Path]) -> None:
+def _check_same_meaning(
+    runs: Sequence[Path], checkpoints: Sequence[Path], metas: Sequence[CheckpointMeta]
+) -> None:
     """Refuse sources whose weights mean different things: another algorithm, robot or observation
     layout (meta.json), or another `control` or `observation` section of the env."""
-    first_meta = read_meta(checkpoints[0])
     first_env = load_env_config(RunDir(runs[0]).env_preset)
-    for run, checkpoint in zip(runs[1:], checkpoints[1:], strict=True):
-        check_compatible(read_meta(checkpoint), first_meta, checkpoint)
+    for run, checkpoint, meta in zip(runs[1:], checkpoints[1:], metas[1:], strict=True):
+        check_compatible(meta, metas[0], checkpoint)
         env = load_env_config(RunDir(run).env_preset)
         for section in ("control", "observation"):
             if getattr(env, section) != getattr(first_env, section):
@@ -145,11 +147,12 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
         raise StairbotError(f"averaging needs at least two distinct checkpoints, got {len(distinct)}")
     if len(distinct) < len(checkpoints):
         raise StairbotError("a checkpoint is named twice; give each once (the mean is unweighted)")
-    _check_same_meaning(runs, checkpoints)
+    metas = [read_meta(checkpoint) for checkpoint in checkpoints]
+    _check_same_meaning(runs, checkpoints, metas)
 
     from stairbot.training.algorithms import algorithm_class
 
-    meta = read_meta(checkpoints[0])
+    meta = metas[0]
     models = [load_model(checkpoint, algorithm_class(meta.algorithm)) for checkpoint in checkpoints]
     state = _mean_state_dict([model.policy.state_dict() for model in models], checkpoints)
     stats = [load_normalization(checkpoint / "normalization.npz") for checkpoint in checkpoints]
@@ -170,7 +173,7 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
         model.save(best / "model.zip")
         np.savez(best / "normalization.npz", **normalization)  # type: ignore[arg-type]
         shutil.copyfile(checkpoints[0] / "curriculum.json", best / "curriculum.json")
-        record = _record(checkpoints, runs)
+        record = _record(checkpoints, runs, metas)
         (tmp / AVERAGE_FILE).write_text(json.dumps(record, indent=2) + "\n")
         (best / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
     except BaseException:
@@ -180,16 +183,18 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
     return out
 
 
-def _record(checkpoints: Sequence[Path], runs: Sequence[Path]) -> dict[str, Any]:
+def _record(
+    checkpoints: Sequence[Path], runs: Sequence[Path], metas: Sequence[CheckpointMeta]
+) -> dict[str, Any]:
     return {
         "method": "uniform mean of network parameters and of normalization means and variances",
         "sources": [
             {
                 "checkpoint": str(checkpoint),
                 "run": str(run),
-                "num_timesteps": read_meta(checkpoint).num_timesteps,
+                "num_timesteps": meta.num_timesteps,
             }
-            for checkpoint, run in zip(checkpoints, runs, strict=True)
+            for checkpoint, run, meta in zip(checkpoints, runs, metas, strict=True)
         ],
         "env_and_recipe_from": str(runs[0]),
     }
