@@ -7,6 +7,7 @@ stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed
               [--checkpoint best|latest|step_N]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot average SOURCE SOURCE ... --out RUN_DIR
+stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--json FILE]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
@@ -750,6 +751,18 @@ def _average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradient_noise(args: argparse.Namespace) -> int:
+    import json
+
+    from stairbot.training.gradient_noise import format_report, measure_gradient_noise
+
+    report = measure_gradient_noise(Path(args.source), rollouts=args.rollouts, seed=args.seed)
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stairbot", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -798,6 +811,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     average.add_argument("--out", required=True, help="run directory to create")
     average.set_defaults(func=_average)
+
+    noise = sub.add_parser(
+        "gradient-noise",
+        help="how much of a PPO run's policy gradient is signal: its noise scale (the batch size "
+        "past which more samples per update stop paying) at a checkpoint, in the run's own envs",
+    )
+    noise.add_argument("source", metavar="SOURCE", help="a PPO run directory (its best) or checkpoint")
+    noise.add_argument("--rollouts", type=int, default=16, help="rollouts to collect (>= 2)")
+    noise.add_argument("--seed", type=int, default=0, help="env and sampling seed")
+    noise.add_argument("--json", help="also write the report as JSON to this file")
+    noise.set_defaults(func=_gradient_noise)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")
     demo.add_argument("--preset", default="stairs_up", help="env preset name or YAML path")

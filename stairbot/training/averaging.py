@@ -39,7 +39,6 @@ import torch
 
 from stairbot.envs.config import load_env_config
 from stairbot.errors import StairbotError
-from stairbot.policy_source import run_of_checkpoint
 from stairbot.training.checkpoints import (
     CheckpointMeta,
     check_compatible,
@@ -47,7 +46,7 @@ from stairbot.training.checkpoints import (
     load_normalization,
     read_meta,
 )
-from stairbot.training.policy import policy_checkpoint
+from stairbot.training.policy import training_checkpoint
 from stairbot.training.run_dir import RunDir, versions
 
 AVERAGE_FILE = "average.json"
@@ -55,21 +54,6 @@ AVERAGE_FILE = "average.json"
 # source's (they weigh later updates, which only a run that goes on from the average makes).
 _AVERAGED_STATS = ("obs_mean", "obs_var", "ret_mean", "ret_var")
 _MATCHING_SETTINGS = ("norm_obs", "norm_reward", "clip_obs", "epsilon")
-
-
-def resolve_source(path: Path) -> tuple[Path, Path]:
-    """(checkpoint, its run directory) for a run directory (its `best/`, else its latest checkpoint)
-    or a checkpoint folder (`RUN/best`, `RUN/checkpoints/step_N`)."""
-    if (path / "config.yaml").is_file():
-        return policy_checkpoint(path, "best"), path
-    run = run_of_checkpoint(path)
-    if run is not None:
-        return path, run
-    raise StairbotError(
-        f"{path} is neither a run directory (with config.yaml) nor one of its checkpoints "
-        "(RUN/best, RUN/checkpoints/step_N); only training checkpoints can be averaged (a bundle "
-        "has no critic)"
-    )
 
 
 def _check_same_meaning(
@@ -139,7 +123,7 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
         raise StairbotError(
             f"{out} already exists; averaging writes a new run directory, choose another --out"
         )
-    resolved = [resolve_source(Path(source)) for source in sources]
+    resolved = [training_checkpoint(Path(source), "averaging") for source in sources]
     checkpoints = [checkpoint for checkpoint, _ in resolved]
     runs = [run for _, run in resolved]
     distinct = {checkpoint.resolve() for checkpoint in checkpoints}

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stairbot.policy_source import run_of_checkpoint
 from stairbot.training.checkpoints import CheckpointError, list_checkpoints, load_normalization, read_meta
 
 
@@ -51,6 +52,22 @@ def policy_checkpoint(run_dir: Path, which: str = "best") -> Path:
             f"{run_dir} has no checkpoint {which!r}: use best, latest or one of the kept checkpoints ({kept})"
         )
     return named
+
+
+def training_checkpoint(path: Path, purpose: str) -> tuple[Path, Path]:
+    """(checkpoint, its run directory) for a run directory (its `best/`, else its latest checkpoint)
+    or a checkpoint folder (`RUN/best`, `RUN/checkpoints/step_N`). `purpose` names what needs a
+    training checkpoint, for the error on anything else (an export bundle has no critic)."""
+    if (path / "config.yaml").is_file():
+        return policy_checkpoint(path, "best"), path
+    run = run_of_checkpoint(path)
+    if run is not None:
+        return path, run
+    raise CheckpointError(
+        f"{path} is neither a run directory (with config.yaml) nor one of its checkpoints "
+        f"(RUN/best, RUN/checkpoints/step_N); {purpose} needs a training checkpoint (an export "
+        "bundle has no critic)"
+    )
 
 
 def load_policy(checkpoint: Path) -> SB3Policy:

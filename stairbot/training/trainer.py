@@ -230,6 +230,29 @@ def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
     )
 
 
+def restored_env(run: RunDir, recipe: Recipe, checkpoint: Path, seed: int) -> VecNormalize:
+    """The run's training envs as they were at `checkpoint`, seeded `seed`: its observation and
+    return statistics and each env's curriculum level(s). The checkpoint's files are read (and
+    refused if corrupt) before any env worker starts."""
+    difficulties = read_difficulties(checkpoint)
+    down_difficulties = read_down_difficulties(checkpoint)
+    normalization = load_normalization(checkpoint / "normalization.npz")
+    env = normalized_vec_env(
+        recipe, make_vec_env(run.env_preset, recipe.n_envs, seed, workers=recipe.env_workers)
+    )
+    try:
+        apply_normalization(env, normalization)
+        for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
+            env.env_method("set_difficulty", difficulty, indices=[index])
+        if recipe.env.curriculum.keeps_down_level:
+            for index, difficulty in enumerate((down_difficulties or [])[: recipe.n_envs]):
+                env.env_method("set_down_difficulty", difficulty, indices=[index])
+    except BaseException:
+        env.close()
+        raise
+    return env
+
+
 def train(recipe: Recipe, run_path: Path) -> TrainResult:
     """Start a new run in `run_path` and train for `recipe.total_timesteps` steps.
 
@@ -281,23 +304,11 @@ def resume(run_path: Path, total_timesteps: int | None = None) -> TrainResult:
             f"{run_path} already has {meta.num_timesteps} steps, the target is {target}: "
             "pass a larger --timesteps to train further"
         )
-    difficulties = read_difficulties(checkpoint)
-    down_difficulties = read_down_difficulties(checkpoint)
-    normalization = load_normalization(checkpoint / "normalization.npz")
     torch.set_num_threads(recipe.torch_threads)
-
     # Reseed from (seed, steps done): reproducible, and no replay of the first segment's episodes.
     seed = recipe.seed + meta.num_timesteps
-    env = normalized_vec_env(
-        recipe, make_vec_env(run.env_preset, recipe.n_envs, seed, workers=recipe.env_workers)
-    )
+    env = restored_env(run, recipe, checkpoint, seed)
     try:
-        apply_normalization(env, normalization)
-        for index, difficulty in enumerate(difficulties[: recipe.n_envs]):
-            env.env_method("set_difficulty", difficulty, indices=[index])
-        if recipe.env.curriculum.keeps_down_level:
-            for index, difficulty in enumerate((down_difficulties or [])[: recipe.n_envs]):
-                env.env_method("set_down_difficulty", difficulty, indices=[index])
         model = load_model(
             checkpoint,
             algorithm_class(recipe.algorithm.value),

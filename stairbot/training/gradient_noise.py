@@ -1,0 +1,249 @@
+"""How much of a PPO update is signal: the gradient noise scale of a run at one checkpoint.
+
+McCandlish et al. (2018, "An Empirical Model of Large-Batch Training") show that the batch size
+past which more samples per update stop paying is about the gradient noise scale
+
+    B_noise = tr(Sigma) / |G|^2
+
+where G is the true gradient of the loss and Sigma the covariance of one sample's gradient. A batch
+of B samples has an expected squared gradient |G|^2 + tr(Sigma) / B: well below B_noise, each update
+is mostly noise, and twice the samples per update buy nearly twice the progress per update.
+
+Here the samples are PPO rollouts, as the run collects them (its envs, curriculum levels and
+frozen observation and return statistics at the checkpoint), because the transitions of one rollout
+are correlated and a per-transition covariance would understate the noise. For each of M rollouts
+the gradient g_i of PPO's policy loss at the checkpoint's weights (ratio 1, advantages normalized
+over the rollout) is taken with respect to the actor's parameters (its MLP, action head and log std;
+not the critic, not the bound loss, which has no sampling noise). Then, with g the mean of the g_i,
+
+    tr(Sigma_rollout) = sum_i |g_i - g|^2 / (M - 1)        (noise of one rollout's gradient)
+    |G|^2             = |g|^2 - tr(Sigma_rollout) / M        (unbiased)
+    B_noise           = tr(Sigma_rollout) / |G|^2 rollouts  = that x transitions per rollout
+
+An |G|^2 at or below zero means the M rollouts do not tell the signal from the noise (B_noise is
+then reported as infinite). Its spread over random halves of the rollouts comes with it: with tens
+of rollouts it is wide, and the figure is an order of magnitude, not a digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from stairbot.errors import StairbotError
+from stairbot.training.checkpoints import check_compatible, load_model, read_meta
+from stairbot.training.policy import training_checkpoint
+from stairbot.training.run_dir import RunDir
+
+_PERCENTILES = (10.0, 50.0, 90.0)
+
+
+@dataclass(frozen=True)
+class NoiseStatistics:
+    """Second moments of M per-rollout gradients (squared norms summed over parameters)."""
+
+    rollouts: int
+    mean_sq_norm: float  # E|g_i|^2: one rollout's gradient
+    signal_sq_norm: float  # |G|^2, unbiased; <= 0 when M rollouts cannot tell it from the noise
+    noise_trace: float  # tr(Sigma) of one rollout's gradient
+    mean_pairwise_cosine: float  # between two rollouts' gradients: ~0 when noise dominates
+
+    @property
+    def noise_scale_rollouts(self) -> float:
+        """B_noise in rollouts; inf when no signal is measurable."""
+        return self.noise_trace / self.signal_sq_norm if self.signal_sq_norm > 0 else float("inf")
+
+
+def statistics_from_gram(gram: NDArray[np.float64]) -> NoiseStatistics:
+    """`NoiseStatistics` of M gradients from their (M, M) Gram matrix K_ij = g_i . g_j."""
+    m = gram.shape[0]
+    if gram.shape != (m, m) or m < 2:
+        raise StairbotError(f"the noise scale needs the Gram matrix of >= 2 gradients, got {gram.shape}")
+    mean_sq = float(np.trace(gram)) / m
+    sq_of_mean = float(gram.sum()) / m**2
+    noise = (mean_sq - sq_of_mean) * m / (m - 1)
+    norms = np.sqrt(np.clip(np.diag(gram), 1e-300, None))
+    cosines = gram / np.outer(norms, norms)
+    off_diagonal = cosines[~np.eye(m, dtype=bool)]
+    return NoiseStatistics(
+        rollouts=m,
+        mean_sq_norm=mean_sq,
+        signal_sq_norm=sq_of_mean - noise / m,
+        noise_trace=noise,
+        mean_pairwise_cosine=float(off_diagonal.mean()),
+    )
+
+
+def half_sample_noise_scale(
+    gram: NDArray[np.float64], samples: int = 2000, seed: int = 0
+) -> tuple[float, ...] | None:
+    """Percentiles (10, 50, 90) of B_noise (rollouts) measured on random halves of the rollouts
+    (drawn without replacement, so each half is a valid sample of independent rollouts; a
+    resample with replacement would repeat rollouts and bias the signal up). Halves are noisier than
+    the whole, so the spread is a conservative one. A half without measurable signal counts as
+    infinite. None with fewer than 4 rollouts."""
+    m = gram.shape[0]
+    half = m // 2
+    if half < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    members = np.zeros((samples, m))
+    for row in members:
+        row[rng.choice(m, half, replace=False)] = 1.0
+    mean_sq = members @ np.diag(gram) / half
+    sq_of_mean = np.einsum("ri,ij,rj->r", members, gram, members) / half**2
+    noise = (mean_sq - sq_of_mean) * half / (half - 1)
+    signal = sq_of_mean - noise / half
+    scale = np.where(signal > 0, noise / np.where(signal > 0, signal, 1.0), np.inf)
+    return tuple(float(value) for value in np.percentile(scale, _PERCENTILES))
+
+
+@dataclass(frozen=True)
+class GradientNoiseReport:
+    checkpoint: str
+    num_timesteps: int
+    rollouts: int
+    transitions_per_rollout: int  # n_steps x n_envs: what one PPO update learns from
+    minibatch: int  # ppo.batch_size: what one gradient step of it sees
+    statistics: NoiseStatistics
+    # B_noise on random halves of the rollouts, 10 / 50 / 90 %; None with < 4 rollouts
+    half_sample_percentiles_rollouts: tuple[float, ...] | None
+    episodes: int  # episodes that ended while the rollouts were collected
+    mean_episode_return: float  # their raw (unnormalized) return; nan if none ended
+
+    @property
+    def noise_scale_transitions(self) -> float:
+        return self.statistics.noise_scale_rollouts * self.transitions_per_rollout
+
+    def signal_share(self, transitions: int) -> float:
+        """Expected share of a gradient's squared norm that is signal, for a batch of `transitions`:
+        |G|^2 / (|G|^2 + tr(Sigma_rollout) x transitions_per_rollout / transitions)."""
+        stats = self.statistics
+        if stats.signal_sq_norm <= 0:
+            return 0.0
+        noise = stats.noise_trace * self.transitions_per_rollout / transitions
+        return stats.signal_sq_norm / (stats.signal_sq_norm + noise)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["noise_scale_rollouts"] = self.statistics.noise_scale_rollouts
+        data["noise_scale_transitions"] = self.noise_scale_transitions
+        data["signal_share_rollout"] = self.signal_share(self.transitions_per_rollout)
+        data["signal_share_minibatch"] = self.signal_share(self.minibatch)
+        return data
+
+
+def _actor_parameters(policy: Any) -> list[torch.nn.Parameter]:
+    return [
+        *policy.mlp_extractor.policy_net.parameters(),
+        *policy.action_net.parameters(),
+        policy.log_std,
+    ]
+
+
+def _rollout_gradient(model: Any, parameters: list[torch.nn.Parameter]) -> NDArray[np.float64]:
+    """The gradient of PPO's clipped surrogate at ratio 1 over the whole rollout buffer, flattened."""
+    data = next(model.rollout_buffer.get(batch_size=None))
+    _, log_prob, _ = model.policy.evaluate_actions(data.observations, data.actions)
+    advantages = data.advantages
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    # At the weights that collected the rollout the ratio is 1 and no clip is active, so this is
+    # -mean(advantage x grad log pi): PPO's first gradient step on this rollout.
+    loss = -(advantages * torch.exp(log_prob - data.old_log_prob)).mean()
+    grads = torch.autograd.grad(loss, parameters)
+    return torch.cat([grad.reshape(-1) for grad in grads]).double().numpy()
+
+
+def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> GradientNoiseReport:
+    """Collect `rollouts` PPO rollouts with a run's policy at a checkpoint (a run directory: its
+    best) in the run's own envs, and measure the noise scale of its policy gradient."""
+    if rollouts < 2:
+        raise StairbotError(f"the noise scale needs at least 2 rollouts, got {rollouts}")
+    checkpoint, run_path = training_checkpoint(source, "the gradient noise scale")
+    from stable_baselines3 import PPO
+
+    from stairbot.training.trainer import expected_meta, restored_env
+
+    run = RunDir(run_path)
+    recipe = run.recipe()
+    meta = read_meta(checkpoint)
+    if meta.algorithm != "ppo":
+        raise StairbotError(
+            f"{checkpoint} is a {meta.algorithm} checkpoint; the gradient noise scale is measured "
+            "on PPO's rollouts (SAC learns from a replay buffer)"
+        )
+    check_compatible(meta, expected_meta(recipe), checkpoint)
+    torch.set_num_threads(recipe.torch_threads)
+    env = restored_env(run, recipe, checkpoint, seed)
+    env.training = False  # a measurement: the statistics stay the checkpoint's
+    try:
+        model = load_model(checkpoint, PPO, env=env, tensorboard_log=None)
+        model.set_random_seed(seed)
+        policy = model.policy
+        # The bound loss is a deterministic charge on the means, not part of the sampled gradient.
+        bound_coef = getattr(policy, "bound_loss_coef", None)
+        if bound_coef is not None:
+            policy.bound_loss_coef = 0.0
+        policy.set_training_mode(False)
+        parameters = _actor_parameters(policy)
+        per_rollout = model.n_steps * env.num_envs
+        _, callback = model._setup_learn(rollouts * per_rollout, callback=None, reset_num_timesteps=True)
+        callback.on_training_start(locals(), globals())
+        gradients = []
+        for _ in range(rollouts):
+            model.collect_rollouts(env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+            gradients.append(_rollout_gradient(model, parameters))
+        episode_returns = [float(info["r"]) for info in model.ep_info_buffer]
+    finally:
+        env.close()
+    stacked = np.stack(gradients)
+    gram = stacked @ stacked.T
+    return GradientNoiseReport(
+        checkpoint=str(checkpoint),
+        num_timesteps=meta.num_timesteps,
+        rollouts=rollouts,
+        transitions_per_rollout=per_rollout,
+        minibatch=min(recipe.ppo.batch_size, per_rollout),
+        statistics=statistics_from_gram(gram),
+        half_sample_percentiles_rollouts=half_sample_noise_scale(gram, seed=seed),
+        episodes=len(episode_returns),
+        mean_episode_return=float(np.mean(episode_returns)) if episode_returns else float("nan"),
+    )
+
+
+def format_report(report: GradientNoiseReport) -> str:
+    """Plain-text summary for the command line."""
+    stats = report.statistics
+    lines = [
+        f"{report.checkpoint} ({report.num_timesteps} steps): {report.rollouts} rollouts of "
+        f"{report.transitions_per_rollout} transitions, {report.episodes} episodes ended "
+        f"(mean return {report.mean_episode_return:.2f})",
+        f"  |G|^2 (signal) {stats.signal_sq_norm:.3e}, tr(Sigma) of one rollout's gradient "
+        f"{stats.noise_trace:.3e}, mean cosine between two rollouts' gradients "
+        f"{stats.mean_pairwise_cosine:+.3f}",
+    ]
+    if stats.signal_sq_norm > 0:
+        lines.append(f"  noise scale B_noise ~ {report.noise_scale_transitions:,.0f} transitions")
+        if report.half_sample_percentiles_rollouts is not None:
+            low, mid, high = (
+                value * report.transitions_per_rollout for value in report.half_sample_percentiles_rollouts
+            )
+            lines[-1] += (
+                f" (on random halves of the rollouts 10-90 %: {low:,.0f} to {high:,.0f}, median {mid:,.0f})"
+            )
+    else:
+        lines.append(
+            f"  noise scale: no signal measurable over {report.rollouts} rollouts (B_noise beyond "
+            f"~{report.rollouts * report.transitions_per_rollout:,} transitions)"
+        )
+    lines.append(
+        f"  signal share of the squared gradient: {report.signal_share(report.transitions_per_rollout):.1%} "
+        f"for one rollout, {report.signal_share(report.minibatch):.1%} for one minibatch of "
+        f"{report.minibatch}"
+    )
+    return "\n".join(lines)

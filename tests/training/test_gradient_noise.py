@@ -1,0 +1,104 @@
+"""`stairbot gradient-noise`: the estimator on gradients of known signal and noise, and the command
+on a real tiny PPO run (its envs, its rollouts, its checkpoint left as it was)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stairbot.cli import main
+from stairbot.errors import StairbotError
+from stairbot.training.checkpoints import list_checkpoints
+from stairbot.training.gradient_noise import (
+    half_sample_noise_scale,
+    measure_gradient_noise,
+    statistics_from_gram,
+)
+
+from .helpers import TrainedRun, snapshot
+
+
+def _gram(gradients: np.ndarray) -> np.ndarray:
+    return gradients @ gradients.T
+
+
+def test_the_estimator_recovers_a_known_signal_and_noise() -> None:
+    rng = np.random.default_rng(0)
+    dims, rollouts = 2000, 400
+    signal = np.zeros(dims)
+    signal[:4] = 1.0  # |G|^2 = 4
+    sigma = 0.3  # tr(Sigma) = dims * sigma^2 = 180, so B_noise = 45 rollouts
+    gradients = signal + sigma * rng.standard_normal((rollouts, dims))
+    stats = statistics_from_gram(_gram(gradients))
+    assert stats.rollouts == rollouts
+    assert stats.signal_sq_norm == pytest.approx(4.0, rel=0.15)
+    assert stats.noise_trace == pytest.approx(180.0, rel=0.05)
+    assert stats.noise_scale_rollouts == pytest.approx(45.0, rel=0.2)
+    # E|g|^2 = |G|^2 + tr(Sigma); two gradients' cosine ~ |G|^2 / E|g|^2
+    assert stats.mean_sq_norm == pytest.approx(184.0, rel=0.05)
+    assert stats.mean_pairwise_cosine == pytest.approx(4.0 / 184.0, abs=0.01)
+    spread = half_sample_noise_scale(_gram(gradients))
+    assert spread is not None
+    low, mid, high = spread
+    assert low < stats.noise_scale_rollouts < high
+    assert mid == pytest.approx(45.0, rel=0.2)
+    assert half_sample_noise_scale(_gram(gradients[:3])) is None  # halves of 1 rollout: no noise estimate
+
+
+def test_pure_noise_and_pure_signal() -> None:
+    rng = np.random.default_rng(1)
+    noise_only = statistics_from_gram(_gram(rng.standard_normal((200, 500))))
+    # |G|^2 = 0: the unbiased estimate scatters around zero by ~ tr(Sigma) / (M sqrt(dims / 2))
+    assert abs(noise_only.signal_sq_norm) < 3 * 500 / (200 * np.sqrt(250))
+    assert abs(noise_only.mean_pairwise_cosine) < 0.02
+
+    same = statistics_from_gram(_gram(np.tile(np.arange(1.0, 6.0), (5, 1))))
+    assert same.noise_trace == pytest.approx(0.0, abs=1e-9)
+    assert same.signal_sq_norm == pytest.approx(55.0)
+    assert same.noise_scale_rollouts == pytest.approx(0.0, abs=1e-9)
+    assert same.mean_pairwise_cosine == pytest.approx(1.0)
+
+    opposite = statistics_from_gram(_gram(np.array([[1.0, 0.0], [-1.0, 0.0]])))
+    assert opposite.signal_sq_norm < 0 and opposite.noise_scale_rollouts == float("inf")
+    with pytest.raises(StairbotError, match=">= 2 gradients"):
+        statistics_from_gram(np.ones((1, 1)))
+
+
+def test_measures_a_real_run_without_changing_it(
+    ppo_run: TrainedRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = list_checkpoints(ppo_run.path)[-1]
+    before = snapshot(ppo_run.path)
+    out = tmp_path / "noise.json"
+    assert (
+        main(["gradient-noise", str(checkpoint), "--rollouts", "3", "--seed", "5", "--json", str(out)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "3 rollouts of 64 transitions" in text and "signal share" in text
+    report = json.loads(out.read_text())
+    assert report["rollouts"] == 3
+    assert report["transitions_per_rollout"] == 64  # the tiny recipe: 1 env x n_steps 64
+    assert report["minibatch"] == 64
+    assert report["episodes"] > 0  # the tiny robot "falls" within about eight steps
+    stats = report["statistics"]
+    assert stats["noise_trace"] > 0 and stats["mean_sq_norm"] > 0
+    assert -1.0 <= stats["mean_pairwise_cosine"] <= 1.0
+    assert snapshot(ppo_run.path) == before  # a measurement: no statistics, logs or files written
+
+    # seeded: the same rollouts and gradients again
+    again = measure_gradient_noise(checkpoint, rollouts=3, seed=5)
+    assert again.statistics.mean_sq_norm == pytest.approx(stats["mean_sq_norm"], rel=1e-9)
+    other = measure_gradient_noise(checkpoint, rollouts=3, seed=6)
+    assert other.statistics.mean_sq_norm != pytest.approx(stats["mean_sq_norm"], rel=1e-9)
+
+
+def test_refuses_what_it_cannot_measure(ppo_run: TrainedRun, sac_run: TrainedRun, tmp_path: Path) -> None:
+    with pytest.raises(StairbotError, match="at least 2 rollouts"):
+        measure_gradient_noise(ppo_run.path, rollouts=1)
+    with pytest.raises(StairbotError, match="SAC learns from a replay buffer"):
+        measure_gradient_noise(sac_run.path, rollouts=2)
+    with pytest.raises(StairbotError, match="needs a training checkpoint"):
+        measure_gradient_noise(tmp_path, rollouts=2)
