@@ -100,7 +100,8 @@ def half_sample_noise_scale(
     noise = (mean_sq - sq_of_mean) * half / (half - 1)
     signal = sq_of_mean - noise / half
     scale = np.where(signal > 0, noise / np.where(signal > 0, signal, 1.0), np.inf)
-    return tuple(float(value) for value in np.percentile(scale, _PERCENTILES))
+    # nearest rank, not interpolation: halves without signal are infinite
+    return tuple(float(value) for value in np.percentile(scale, _PERCENTILES, method="nearest"))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ on a real tiny PPO run (its envs, its rollouts, its checkpoint left as it was)."
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +51,15 @@ def test_the_estimator_recovers_a_known_signal_and_noise() -> None:
 
 def test_pure_noise_and_pure_signal() -> None:
     rng = np.random.default_rng(1)
-    noise_only = statistics_from_gram(_gram(rng.standard_normal((200, 500))))
+    noise_gram = _gram(rng.standard_normal((200, 500)))
+    noise_only = statistics_from_gram(noise_gram)
     # |G|^2 = 0: the unbiased estimate scatters around zero by ~ tr(Sigma) / (M sqrt(dims / 2))
     assert abs(noise_only.signal_sq_norm) < 3 * 500 / (200 * np.sqrt(250))
     assert abs(noise_only.mean_pairwise_cosine) < 0.02
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # halves without signal are infinite, not nan
+        spread = half_sample_noise_scale(noise_gram)
+    assert spread is not None and spread[2] == float("inf")
 
     same = statistics_from_gram(_gram(np.tile(np.arange(1.0, 6.0), (5, 1))))
     assert same.noise_trace == pytest.approx(0.0, abs=1e-9)
