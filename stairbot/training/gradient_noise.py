@@ -27,6 +27,7 @@ of rollouts it is wide, and the figure is an order of magnitude, not a digit.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,8 @@ class GradientNoiseReport:
     rollouts: int
     transitions_per_rollout: int  # n_steps x n_envs: what one PPO update learns from
     minibatch: int  # ppo.batch_size: what one gradient step of it sees
-    statistics: NoiseStatistics
+    statistics: NoiseStatistics  # over all the actor's parameters: what one PPO step moves
+    statistics_by_part: dict[str, NoiseStatistics]  # hidden layers, action head, log std
     # B_noise on random halves of the rollouts, 10 / 50 / 90 %; None with < 4 rollouts
     half_sample_percentiles_rollouts: tuple[float, ...] | None
     episodes: int  # episodes that ended while the rollouts were collected
@@ -139,12 +141,13 @@ class GradientNoiseReport:
         return data
 
 
-def _actor_parameters(policy: Any) -> list[torch.nn.Parameter]:
-    return [
-        *policy.mlp_extractor.policy_net.parameters(),
-        *policy.action_net.parameters(),
-        policy.log_std,
-    ]
+def _actor_parameter_groups(policy: Any) -> dict[str, list[torch.nn.Parameter]]:
+    """The actor's parameters by part: its hidden layers, its action head (the means) and log std."""
+    return {
+        "hidden layers": list(policy.mlp_extractor.policy_net.parameters()),
+        "action head": list(policy.action_net.parameters()),
+        "log std": [policy.log_std],
+    }
 
 
 def _rollout_gradient(model: Any, parameters: list[torch.nn.Parameter]) -> NDArray[np.float64]:
@@ -191,10 +194,12 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         if bound_coef is not None:
             policy.bound_loss_coef = 0.0
         policy.set_training_mode(False)
-        parameters = _actor_parameters(policy)
+        groups = _actor_parameter_groups(policy)
+        parameters = [parameter for group in groups.values() for parameter in group]
         per_rollout = model.n_steps * env.num_envs
         _, callback = model._setup_learn(rollouts * per_rollout, callback=None, reset_num_timesteps=True)
         callback.on_training_start(locals(), globals())
+        model.ep_info_buffer = deque()  # every episode that ends, not SB3's last 100
         gradients = []
         for _ in range(rollouts):
             model.collect_rollouts(env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
@@ -204,6 +209,12 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         env.close()
     stacked = np.stack(gradients)
     gram = stacked @ stacked.T
+    by_group, start = {}, 0
+    for name, group in groups.items():
+        end = start + sum(parameter.numel() for parameter in group)
+        part = stacked[:, start:end]
+        by_group[name] = statistics_from_gram(part @ part.T)
+        start = end
     return GradientNoiseReport(
         checkpoint=str(checkpoint),
         num_timesteps=meta.num_timesteps,
@@ -211,6 +222,7 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         transitions_per_rollout=per_rollout,
         minibatch=min(recipe.ppo.batch_size, per_rollout),
         statistics=statistics_from_gram(gram),
+        statistics_by_part=by_group,
         half_sample_percentiles_rollouts=half_sample_noise_scale(gram, seed=seed),
         episodes=len(episode_returns),
         mean_episode_return=float(np.mean(episode_returns)) if episode_returns else float("nan"),
@@ -241,6 +253,12 @@ def format_report(report: GradientNoiseReport) -> str:
         lines.append(
             f"  noise scale: no signal measurable over {report.rollouts} rollouts (B_noise beyond "
             f"~{report.rollouts * report.transitions_per_rollout:,} transitions)"
+        )
+    for name, part in report.statistics_by_part.items():
+        scale = part.noise_scale_rollouts * report.transitions_per_rollout
+        lines.append(
+            f"    {name}: |G|^2 {part.signal_sq_norm:.3e}, tr(Sigma) {part.noise_trace:.3e}, "
+            f"B_noise {'beyond measure' if part.signal_sq_norm <= 0 else f'{scale:,.0f}'}"
         )
     lines.append(
         f"  signal share of the squared gradient: {report.signal_share(report.transitions_per_rollout):.1%} "

@@ -92,6 +92,11 @@ def test_measures_a_real_run_without_changing_it(
     stats = report["statistics"]
     assert stats["noise_trace"] > 0 and stats["mean_sq_norm"] > 0
     assert -1.0 <= stats["mean_pairwise_cosine"] <= 1.0
+    parts = report["statistics_by_part"]
+    assert set(parts) == {"hidden layers", "action head", "log std"}
+    # disjoint parameter sets: their squared norms and noise traces add up to the whole actor's
+    for key in ("mean_sq_norm", "noise_trace", "signal_sq_norm"):
+        assert sum(part[key] for part in parts.values()) == pytest.approx(stats[key], rel=1e-9)
     assert snapshot(ppo_run.path) == before  # a measurement: no statistics, logs or files written
 
     # seeded: the same rollouts and gradients again
