@@ -20,8 +20,9 @@ not the critic, not the bound loss, which has no sampling noise). Then, with g t
     |G|^2             = |g|^2 - tr(Sigma_rollout) / M        (unbiased)
     B_noise           = tr(Sigma_rollout) / |G|^2 rollouts  = that x transitions per rollout
 
-An |G|^2 at or below zero means the M rollouts do not tell the signal from the noise (B_noise is
-then reported as infinite). Its spread over random halves of the rollouts comes with it: with tens
+An |G|^2 within two (jackknife) standard errors of zero means the M rollouts do not tell the
+signal from the noise; B_noise is then bounded from below, by tr(Sigma) over |G|^2's estimate plus
+two standard errors. Its spread over random halves of the rollouts comes with it: with tens
 of rollouts it is wide, and the figure is an order of magnitude, not a digit.
 """
 
@@ -53,11 +54,23 @@ class NoiseStatistics:
     signal_sq_norm: float  # |G|^2, unbiased; <= 0 when M rollouts cannot tell it from the noise
     noise_trace: float  # tr(Sigma) of one rollout's gradient
     mean_pairwise_cosine: float  # between two rollouts' gradients: ~0 when noise dominates
+    signal_sq_norm_stderr: float  # jackknife standard error of signal_sq_norm; nan with < 3 rollouts
 
     @property
     def noise_scale_rollouts(self) -> float:
         """B_noise in rollouts; inf when no signal is measurable."""
         return self.noise_trace / self.signal_sq_norm if self.signal_sq_norm > 0 else float("inf")
+
+    @property
+    def signal_resolved(self) -> bool:
+        """Whether |G|^2 is more than two standard errors above zero."""
+        return bool(self.signal_sq_norm > 2 * self.signal_sq_norm_stderr)
+
+    @property
+    def noise_scale_lower_bound_rollouts(self) -> float:
+        """B_noise is at least this (rollouts) if |G|^2 lies below its estimate + 2 standard errors."""
+        ceiling = max(self.signal_sq_norm, 0.0) + 2 * self.signal_sq_norm_stderr
+        return self.noise_trace / ceiling if ceiling > 0 else float("inf")
 
 
 def statistics_from_gram(gram: NDArray[np.float64]) -> NoiseStatistics:
@@ -65,19 +78,37 @@ def statistics_from_gram(gram: NDArray[np.float64]) -> NoiseStatistics:
     m = gram.shape[0]
     if gram.shape != (m, m) or m < 2:
         raise StairbotError(f"the noise scale needs the Gram matrix of >= 2 gradients, got {gram.shape}")
-    mean_sq = float(np.trace(gram)) / m
-    sq_of_mean = float(gram.sum()) / m**2
-    noise = (mean_sq - sq_of_mean) * m / (m - 1)
+    mean_sq, signal, noise = _moments(gram)
     norms = np.sqrt(np.clip(np.diag(gram), 1e-300, None))
     cosines = gram / np.outer(norms, norms)
     off_diagonal = cosines[~np.eye(m, dtype=bool)]
     return NoiseStatistics(
         rollouts=m,
         mean_sq_norm=mean_sq,
-        signal_sq_norm=sq_of_mean - noise / m,
+        signal_sq_norm=signal,
         noise_trace=noise,
         mean_pairwise_cosine=float(off_diagonal.mean()),
+        signal_sq_norm_stderr=_jackknife_signal_stderr(gram),
     )
+
+
+def _moments(gram: NDArray[np.float64]) -> tuple[float, float, float]:
+    """(E|g_i|^2, unbiased |G|^2, unbiased tr(Sigma)) of the gradients behind a Gram matrix."""
+    m = gram.shape[0]
+    mean_sq = float(np.trace(gram)) / m
+    sq_of_mean = float(gram.sum()) / m**2
+    noise = (mean_sq - sq_of_mean) * m / (m - 1)
+    return mean_sq, sq_of_mean - noise / m, noise
+
+
+def _jackknife_signal_stderr(gram: NDArray[np.float64]) -> float:
+    """Jackknife standard error of the |G|^2 estimate (leave one rollout out); nan with < 3."""
+    m = gram.shape[0]
+    if m < 3:
+        return float("nan")
+    keep = ~np.eye(m, dtype=bool)
+    left_out = np.array([_moments(gram[np.ix_(row, row)])[1] for row in keep])
+    return float(np.sqrt((m - 1) / m * np.sum((left_out - left_out.mean()) ** 2)))
 
 
 def half_sample_noise_scale(
@@ -240,7 +271,8 @@ def format_report(report: GradientNoiseReport) -> str:
         f"{stats.noise_trace:.3e}, mean cosine between two rollouts' gradients "
         f"{stats.mean_pairwise_cosine:+.3f}",
     ]
-    if stats.signal_sq_norm > 0:
+    bound = stats.noise_scale_lower_bound_rollouts * report.transitions_per_rollout
+    if stats.signal_resolved:
         lines.append(f"  noise scale B_noise ~ {report.noise_scale_transitions:,.0f} transitions")
         if report.half_sample_percentiles_rollouts is not None:
             low, mid, high = (
@@ -249,10 +281,12 @@ def format_report(report: GradientNoiseReport) -> str:
             lines[-1] += (
                 f" (on random halves of the rollouts 10-90 %: {low:,.0f} to {high:,.0f}, median {mid:,.0f})"
             )
+        lines[-1] += f"; at least {bound:,.0f} (|G|^2 at its estimate + 2 standard errors)"
     else:
         lines.append(
-            f"  noise scale: no signal measurable over {report.rollouts} rollouts (B_noise beyond "
-            f"~{report.rollouts * report.transitions_per_rollout:,} transitions)"
+            f"  noise scale: no signal resolved over {report.rollouts} rollouts (|G|^2 = "
+            f"{stats.signal_sq_norm:.2e} +- {stats.signal_sq_norm_stderr:.2e}); B_noise is at least "
+            f"{bound:,.0f} transitions (|G|^2 at its estimate + 2 standard errors)"
         )
     for name, part in report.statistics_by_part.items():
         scale = part.noise_scale_rollouts * report.transitions_per_rollout

@@ -41,6 +41,10 @@ def test_the_estimator_recovers_a_known_signal_and_noise() -> None:
     # E|g|^2 = |G|^2 + tr(Sigma); two gradients' cosine ~ |G|^2 / E|g|^2
     assert stats.mean_sq_norm == pytest.approx(184.0, rel=0.05)
     assert stats.mean_pairwise_cosine == pytest.approx(4.0 / 184.0, abs=0.01)
+    # the estimate's standard error: sqrt(4 |G|^2 sigma^2 / M + 2 dims sigma^4 / M^2) = 0.062
+    assert stats.signal_sq_norm_stderr == pytest.approx(0.062, rel=0.3)
+    assert stats.signal_resolved
+    assert stats.noise_scale_lower_bound_rollouts < stats.noise_scale_rollouts
     spread = half_sample_noise_scale(_gram(gradients))
     assert spread is not None
     low, mid, high = spread
@@ -56,6 +60,9 @@ def test_pure_noise_and_pure_signal() -> None:
     # |G|^2 = 0: the unbiased estimate scatters around zero by ~ tr(Sigma) / (M sqrt(dims / 2))
     assert abs(noise_only.signal_sq_norm) < 3 * 500 / (200 * np.sqrt(250))
     assert abs(noise_only.mean_pairwise_cosine) < 0.02
+    assert not noise_only.signal_resolved
+    # no signal: the bound says only that B_noise exceeds what 200 rollouts could resolve
+    assert noise_only.noise_scale_lower_bound_rollouts > 200
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # halves without signal are infinite, not nan
         spread = half_sample_noise_scale(noise_gram)
