@@ -759,7 +759,7 @@ def _gradient_noise(args: argparse.Namespace) -> int:
     report = measure_gradient_noise(Path(args.source), rollouts=args.rollouts, seed=args.seed)
     print(format_report(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     return 0
 
 

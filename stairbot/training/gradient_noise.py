@@ -164,12 +164,28 @@ class GradientNoiseReport:
         return stats.signal_sq_norm / (stats.signal_sq_norm + noise)
 
     def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON values; an unmeasurable (infinite or nan) figure is null."""
         data = asdict(self)
         data["noise_scale_rollouts"] = self.statistics.noise_scale_rollouts
         data["noise_scale_transitions"] = self.noise_scale_transitions
+        data["noise_scale_lower_bound_transitions"] = (
+            self.statistics.noise_scale_lower_bound_rollouts * self.transitions_per_rollout
+        )
+        data["signal_resolved"] = self.statistics.signal_resolved
         data["signal_share_rollout"] = self.signal_share(self.transitions_per_rollout)
         data["signal_share_minibatch"] = self.signal_share(self.minibatch)
-        return data
+        return _finite_or_null(data)
+
+
+def _finite_or_null(value: Any) -> Any:
+    """`value` with every infinite or nan float replaced by None (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _actor_parameter_groups(policy: Any) -> dict[str, list[torch.nn.Parameter]]:

@@ -14,6 +14,7 @@ from stairbot.cli import main
 from stairbot.errors import StairbotError
 from stairbot.training.checkpoints import list_checkpoints
 from stairbot.training.gradient_noise import (
+    GradientNoiseReport,
     half_sample_noise_scale,
     measure_gradient_noise,
     statistics_from_gram,
@@ -78,6 +79,29 @@ def test_pure_noise_and_pure_signal() -> None:
     assert opposite.signal_sq_norm < 0 and opposite.noise_scale_rollouts == float("inf")
     with pytest.raises(StairbotError, match=">= 2 gradients"):
         statistics_from_gram(np.ones((1, 1)))
+
+
+def test_an_unresolved_signal_is_null_in_strict_json() -> None:
+    stats = statistics_from_gram(_gram(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.5]])))
+    assert stats.signal_sq_norm < 0 and not stats.signal_resolved
+    report = GradientNoiseReport(
+        checkpoint="c",
+        num_timesteps=1,
+        rollouts=3,
+        transitions_per_rollout=100,
+        minibatch=50,
+        statistics=stats,
+        statistics_by_part={"log std": stats},
+        half_sample_percentiles_rollouts=None,
+        episodes=0,
+        mean_episode_return=float("nan"),
+    )
+    data = json.loads(json.dumps(report.to_json(), allow_nan=False))
+    assert data["noise_scale_transitions"] is None and data["mean_episode_return"] is None
+    assert data["signal_resolved"] is False and data["signal_share_rollout"] == 0.0
+    assert data["noise_scale_lower_bound_transitions"] == pytest.approx(
+        stats.noise_scale_lower_bound_rollouts * 100
+    )
 
 
 def test_measures_a_real_run_without_changing_it(
