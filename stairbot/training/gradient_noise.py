@@ -305,10 +305,15 @@ def format_report(report: GradientNoiseReport) -> str:
             f"{bound:,.0f} transitions (|G|^2 at its estimate + 2 standard errors)"
         )
     for name, part in report.statistics_by_part.items():
-        scale = part.noise_scale_rollouts * report.transitions_per_rollout
+        per_rollout = report.transitions_per_rollout
+        scale = (
+            f"{part.noise_scale_rollouts * per_rollout:,.0f}"
+            if part.signal_resolved
+            else f"unresolved, at least {part.noise_scale_lower_bound_rollouts * per_rollout:,.0f}"
+        )
         lines.append(
-            f"    {name}: |G|^2 {part.signal_sq_norm:.3e}, tr(Sigma) {part.noise_trace:.3e}, "
-            f"B_noise {'beyond measure' if part.signal_sq_norm <= 0 else f'{scale:,.0f}'}"
+            f"    {name}: |G|^2 {part.signal_sq_norm:.3e} +- {part.signal_sq_norm_stderr:.1e}, "
+            f"tr(Sigma) {part.noise_trace:.3e}, B_noise {scale}"
         )
     lines.append(
         f"  signal share of the squared gradient: {report.signal_share(report.transitions_per_rollout):.1%} "
