@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
@@ -48,7 +49,11 @@ def build_model(recipe: Recipe, env: VecEnv, tensorboard_dir: Path | None) -> Ba
         bounded = p.bound_loss_coef > 0
         return PPO(
             BoundedMeanPolicy if bounded else "MlpPolicy",
-            learning_rate=p.learning_rate,
+            learning_rate=(
+                p.learning_rate
+                if p.learning_rate_end is None
+                else LinearSchedule(p.learning_rate, p.learning_rate_end, end_fraction=1.0)
+            ),
             n_steps=p.n_steps,
             batch_size=p.batch_size,
             n_epochs=p.n_epochs,

@@ -50,6 +50,12 @@ class PPOConfig:
     """Stable-Baselines3 PPO hyperparameters (names as in SB3)."""
 
     learning_rate: float = 3e-4
+    # null: a constant learning_rate. A number: the rate falls linearly from learning_rate at the
+    # run's first step to this at its total_timesteps (a resume to a new total stretches the line).
+    # At a fixed rate the policy keeps taking steps of the same size, and where its gradients are
+    # mostly noise (`stairbot gradient-noise`) those steps are a random walk; a falling rate lets
+    # the walk settle.
+    learning_rate_end: float | None = None
     n_steps: int = 1024  # rollout length per env; a rollout is n_steps * n_envs transitions
     batch_size: int = 512
     n_epochs: int = 5
@@ -67,6 +73,8 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        if self.learning_rate_end is not None:
+            check_range("learning_rate_end", self.learning_rate_end, 0.0, 1.0)
         check_range("n_steps", self.n_steps, 8, 100_000)
         check_range("batch_size", self.batch_size, 2, 1_000_000)
         check_range("n_epochs", self.n_epochs, 1, 100)
