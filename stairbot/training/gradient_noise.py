@@ -244,6 +244,8 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         groups = _actor_parameter_groups(policy)
         parameters = [parameter for group in groups.values() for parameter in group]
         per_rollout = model.n_steps * env.num_envs
+        # SB3's own set-up for learn(): resets the envs and gives collect_rollouts its callback, so
+        # the rollouts are collected exactly as PPO collects them while training.
         _, callback = model._setup_learn(rollouts * per_rollout, callback=None, reset_num_timesteps=True)
         callback.on_training_start(locals(), globals())
         model.ep_info_buffer = deque()  # every episode that ends, not SB3's last 100
