@@ -237,8 +237,7 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         model.set_random_seed(seed)
         policy = model.policy
         # The bound loss is a deterministic charge on the means, not part of the sampled gradient.
-        bound_coef = getattr(policy, "bound_loss_coef", None)
-        if bound_coef is not None:
+        if hasattr(policy, "bound_loss_coef"):
             policy.bound_loss_coef = 0.0
         policy.set_training_mode(False)
         groups = _actor_parameter_groups(policy)
