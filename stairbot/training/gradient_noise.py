@@ -124,14 +124,11 @@ def half_sample_noise_scale(
     if half < 2:
         return None
     rng = np.random.default_rng(seed)
-    members = np.zeros((samples, m))
-    for row in members:
-        row[rng.choice(m, half, replace=False)] = 1.0
-    mean_sq = members @ np.diag(gram) / half
-    sq_of_mean = np.einsum("ri,ij,rj->r", members, gram, members) / half**2
-    noise = (mean_sq - sq_of_mean) * half / (half - 1)
-    signal = sq_of_mean - noise / half
-    scale = np.where(signal > 0, noise / np.where(signal > 0, signal, 1.0), np.inf)
+    scale = []
+    for _ in range(samples):
+        members = rng.choice(m, half, replace=False)
+        _, signal, noise = _moments(gram[np.ix_(members, members)])
+        scale.append(noise / signal if signal > 0 else np.inf)
     # nearest rank, not interpolation: halves without signal are infinite
     return tuple(float(value) for value in np.percentile(scale, _PERCENTILES, method="nearest"))
 
