@@ -7,7 +7,7 @@ stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed
               [--checkpoint best|latest|step_N]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot average SOURCE SOURCE ... --out RUN_DIR
-stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--json FILE]
+stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--gae-lambda L...] [--json FILE]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
 stairbot bench deploy BUNDLE [--calls N]
@@ -756,10 +756,13 @@ def _gradient_noise(args: argparse.Namespace) -> int:
 
     from stairbot.training.gradient_noise import format_report, measure_gradient_noise
 
-    report = measure_gradient_noise(Path(args.source), rollouts=args.rollouts, seed=args.seed)
-    print(format_report(report))
+    reports = measure_gradient_noise(
+        Path(args.source), rollouts=args.rollouts, seed=args.seed, gae_lambdas=args.gae_lambda
+    )
+    print("\n".join(format_report(report) for report in reports))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+        data = {"reports": [report.to_json() for report in reports]}
+        Path(args.json).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     return 0
 
 
@@ -820,7 +823,15 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("source", metavar="SOURCE", help="a PPO run directory (its best) or checkpoint")
     noise.add_argument("--rollouts", type=int, default=16, help="rollouts to collect (>= 2)")
     noise.add_argument("--seed", type=int, default=0, help="env and sampling seed")
-    noise.add_argument("--json", help="also write the report as JSON to this file")
+    noise.add_argument(
+        "--gae-lambda",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="L",
+        help="GAE lambdas to measure on the same rollouts, beside the run's own",
+    )
+    noise.add_argument("--json", help="also write the reports as JSON to this file")
     noise.set_defaults(func=_gradient_noise)
 
     demo = sub.add_parser("demo", help="run the env with a stand-still policy and report")

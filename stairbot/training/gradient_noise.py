@@ -24,11 +24,19 @@ An |G|^2 within two (jackknife) standard errors of zero means the M rollouts do 
 signal from the noise; B_noise is then bounded from below, by tr(Sigma) over |G|^2's estimate plus
 two standard errors. Its spread over random halves of the rollouts comes with it: with tens
 of rollouts it is wide, and the figure is an order of magnitude, not a digit.
+
+The noise comes mostly from the advantages, and GAE's lambda (Schulman et al. 2016) trades their
+variance against bias from the critic: lambda 1 sums the sampled rewards, lambda 0 trusts the
+critic's next-step value. Other lambdas are measured on the same rollouts (their advantages
+recomputed from the rollouts' rewards and values), so they differ only in the estimator, beside the
+critic's explained variance of each lambda's returns and the cosine between each lambda's signal G
+and the run's own (from the cross terms g_i(a) . g_j(b), i != j, which carry no shared noise).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from stable_baselines3.common.utils import obs_as_tensor
 
 from stairbot.errors import StairbotError
 from stairbot.training.checkpoints import check_compatible, load_model, read_meta
@@ -146,6 +155,13 @@ class GradientNoiseReport:
     half_sample_percentiles_rollouts: tuple[float, ...] | None
     episodes: int  # episodes that ended while the rollouts were collected
     mean_episode_return: float  # their raw (unnormalized) return; nan if none ended
+    gae_lambda: float = 0.95  # the GAE lambda of these advantages
+    # 1 - Var(returns - values) / Var(returns) over every transition, returns at this lambda (in
+    # normalized reward units): how much of what this lambda's advantages are measured against the
+    # critic explains; at lambda 1 the returns are the sampled ones
+    value_explained_variance: float = float("nan")
+    # cosine between this lambda's signal G and the run's own lambda's; nan where either is unresolved
+    signal_cosine_to_run_lambda: float = float("nan")
 
     @property
     def noise_scale_transitions(self) -> float:
@@ -194,24 +210,83 @@ def _actor_parameter_groups(policy: Any) -> dict[str, list[torch.nn.Parameter]]:
     }
 
 
-def _rollout_gradient(model: Any, parameters: list[torch.nn.Parameter]) -> NDArray[np.float64]:
-    """The gradient of PPO's clipped surrogate at ratio 1 over the whole rollout buffer, flattened."""
-    data = next(model.rollout_buffer.get(batch_size=None))
-    _, log_prob, _ = model.policy.evaluate_actions(data.observations, data.actions)
-    advantages = data.advantages
-    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+def gae_advantages(
+    rewards: NDArray[np.float32],
+    values: NDArray[np.float32],
+    episode_starts: NDArray[np.float32],
+    last_values: NDArray[np.float32],
+    last_dones: NDArray[np.float32],
+    *,
+    gamma: float,
+    gae_lambda: float,
+) -> NDArray[np.float32]:
+    """GAE advantages of one rollout, as SB3's RolloutBuffer computes them. Arrays are
+    (n_steps, n_envs) in normalized reward units; `last_values` and `last_dones` (n_envs,) are the
+    critic's value of the observation after the last step and whether that step ended an episode."""
+    advantages = np.zeros_like(rewards)
+    running = np.zeros_like(last_values)
+    for step in reversed(range(rewards.shape[0])):
+        if step == rewards.shape[0] - 1:
+            next_non_terminal, next_values = 1.0 - last_dones, last_values
+        else:
+            next_non_terminal, next_values = 1.0 - episode_starts[step + 1], values[step + 1]
+        delta = rewards[step] + gamma * next_values * next_non_terminal - values[step]
+        running = delta + gamma * gae_lambda * next_non_terminal * running
+        advantages[step] = running
+    return advantages
+
+
+def _rollout_gradient(
+    policy: Any,
+    observations: torch.Tensor,
+    actions: torch.Tensor,
+    advantages: NDArray[np.float32],
+    parameters: list[torch.nn.Parameter],
+) -> NDArray[np.float64]:
+    """The gradient of PPO's clipped surrogate at ratio 1 over one whole rollout, flattened.
+    `observations` (T, obs_dim), `actions` (T, action_dim) and `advantages` (T,) in one order."""
+    _, log_prob, _ = policy.evaluate_actions(observations, actions)
+    advantage = torch.as_tensor(advantages)
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     # At the weights that collected the rollout the ratio is 1 and no clip is active, so this is
     # -mean(advantage x grad log pi): PPO's first gradient step on this rollout.
-    loss = -(advantages * torch.exp(log_prob - data.old_log_prob)).mean()
+    loss = -(advantage * torch.exp(log_prob - log_prob.detach())).mean()
     grads = torch.autograd.grad(loss, parameters)
     return torch.cat([grad.reshape(-1) for grad in grads]).double().numpy()
 
 
-def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> GradientNoiseReport:
+def signal_cosine(first: NDArray[np.float64], second: NDArray[np.float64]) -> float:
+    """Cosine between the mean gradients G_a and G_b behind two (M, P) stacks of per-rollout
+    gradients of the same M rollouts, from unbiased estimates: G_a . G_b from the cross terms
+    g_i(a) . g_j(b) with i != j (rollout i's noise is shared by both of its gradients, so the
+    i == j terms are biased), |G|^2 as in `statistics_from_gram`. nan unless both signals are
+    resolved."""
+    stats_a = statistics_from_gram(first @ first.T)
+    stats_b = statistics_from_gram(second @ second.T)
+    if not (stats_a.signal_resolved and stats_b.signal_resolved):
+        return float("nan")
+    m = first.shape[0]
+    cross = first @ second.T
+    dot = (float(cross.sum()) - float(np.trace(cross))) / (m * (m - 1))
+    return dot / float(np.sqrt(stats_a.signal_sq_norm * stats_b.signal_sq_norm))
+
+
+def _explained_variance(values: NDArray[np.float64], returns: NDArray[np.float64]) -> float:
+    spread = float(np.var(returns))
+    return 1.0 - float(np.var(returns - values)) / spread if spread > 0 else float("nan")
+
+
+def measure_gradient_noise(
+    source: Path, rollouts: int = 16, seed: int = 0, gae_lambdas: Sequence[float] = ()
+) -> list[GradientNoiseReport]:
     """Collect `rollouts` PPO rollouts with a run's policy at a checkpoint (a run directory: its
-    best) in the run's own envs, and measure the noise scale of its policy gradient."""
+    best) in the run's own envs, and measure the noise scale of its policy gradient: one report for
+    the run's own GAE lambda, then one for each of `gae_lambdas` on the same rollouts."""
     if rollouts < 2:
         raise StairbotError(f"the noise scale needs at least 2 rollouts, got {rollouts}")
+    for value in gae_lambdas:
+        if not 0.0 <= value <= 1.0:
+            raise StairbotError(f"a GAE lambda lies in [0, 1], got {value}")
     checkpoint, run_path = training_checkpoint(source, "the gradient noise scale")
     from stable_baselines3 import PPO
 
@@ -232,6 +307,7 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
     try:
         model = load_model(checkpoint, PPO, env=env, tensorboard_log=None)
         model.set_random_seed(seed)
+        lambdas = list(dict.fromkeys([float(model.gae_lambda), *map(float, gae_lambdas)]))
         policy = model.policy
         # The bound loss is a deterministic charge on the means, not part of the sampled gradient.
         if hasattr(policy, "bound_loss_coef"):
@@ -245,33 +321,65 @@ def measure_gradient_noise(source: Path, rollouts: int = 16, seed: int = 0) -> G
         _, callback = model._setup_learn(rollouts * per_rollout, callback=None, reset_num_timesteps=True)
         callback.on_training_start(locals(), globals())
         model.ep_info_buffer = deque()  # every episode that ends, not SB3's last 100
-        gradients = []
+        gradients: dict[float, list[NDArray[np.float64]]] = {value: [] for value in lambdas}
+        targets: dict[float, list[NDArray[np.float64]]] = {value: [] for value in lambdas}
+        values_seen: list[NDArray[np.float64]] = []
+        buffer = model.rollout_buffer
         for _ in range(rollouts):
-            model.collect_rollouts(env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
-            gradients.append(_rollout_gradient(model, parameters))
+            model.collect_rollouts(env, callback, buffer, n_rollout_steps=model.n_steps)
+            with torch.no_grad():
+                last_values = policy.predict_values(obs_as_tensor(model._last_obs, model.device))
+            last = last_values.numpy().reshape(-1), np.asarray(model._last_episode_starts, np.float32)
+            # (n_steps, n_envs, ...) flattened in one order for all of them
+            observations = torch.as_tensor(buffer.observations.reshape(per_rollout, -1))
+            actions = torch.as_tensor(buffer.actions.reshape(per_rollout, -1))
+            values_seen.append(buffer.values.reshape(-1).astype(np.float64))
+            for value in lambdas:
+                advantages = gae_advantages(
+                    buffer.rewards,
+                    buffer.values,
+                    buffer.episode_starts,
+                    *last,
+                    gamma=model.gamma,
+                    gae_lambda=value,
+                )
+                targets[value].append((advantages + buffer.values).reshape(-1).astype(np.float64))
+                gradients[value].append(
+                    _rollout_gradient(policy, observations, actions, advantages.reshape(-1), parameters)
+                )
         episode_returns = [float(info["r"]) for info in model.ep_info_buffer]
     finally:
         env.close()
-    stacked = np.stack(gradients)
-    gram = stacked @ stacked.T
-    by_group, start = {}, 0
-    for name, group in groups.items():
-        end = start + sum(parameter.numel() for parameter in group)
-        part = stacked[:, start:end]
-        by_group[name] = statistics_from_gram(part @ part.T)
-        start = end
-    return GradientNoiseReport(
-        checkpoint=str(checkpoint),
-        num_timesteps=meta.num_timesteps,
-        rollouts=rollouts,
-        transitions_per_rollout=per_rollout,
-        minibatch=min(recipe.ppo.batch_size, per_rollout),
-        statistics=statistics_from_gram(gram),
-        statistics_by_part=by_group,
-        half_sample_percentiles_rollouts=half_sample_noise_scale(gram, seed=seed),
-        episodes=len(episode_returns),
-        mean_episode_return=float(np.mean(episode_returns)) if episode_returns else float("nan"),
-    )
+    stacks = {value: np.stack(gradients[value]) for value in lambdas}
+    all_values = np.concatenate(values_seen)
+    reports = []
+    for value in lambdas:
+        stacked = stacks[value]
+        gram = stacked @ stacked.T
+        by_group, start = {}, 0
+        for name, group in groups.items():
+            end = start + sum(parameter.numel() for parameter in group)
+            part = stacked[:, start:end]
+            by_group[name] = statistics_from_gram(part @ part.T)
+            start = end
+        reports.append(
+            GradientNoiseReport(
+                checkpoint=str(checkpoint),
+                num_timesteps=meta.num_timesteps,
+                rollouts=rollouts,
+                transitions_per_rollout=per_rollout,
+                minibatch=min(recipe.ppo.batch_size, per_rollout),
+                statistics=statistics_from_gram(gram),
+                statistics_by_part=by_group,
+                half_sample_percentiles_rollouts=half_sample_noise_scale(gram, seed=seed),
+                episodes=len(episode_returns),
+                mean_episode_return=float(np.mean(episode_returns)) if episode_returns else float("nan"),
+                gae_lambda=value,
+                value_explained_variance=_explained_variance(all_values, np.concatenate(targets[value])),
+                signal_cosine_to_run_lambda=signal_cosine(stacks[lambdas[0]], stacked),
+            )
+        )
+    return reports
 
 
 def format_report(report: GradientNoiseReport) -> str:
@@ -280,7 +388,8 @@ def format_report(report: GradientNoiseReport) -> str:
     lines = [
         f"{report.checkpoint} ({report.num_timesteps} steps): {report.rollouts} rollouts of "
         f"{report.transitions_per_rollout} transitions, {report.episodes} episodes ended "
-        f"(mean return {report.mean_episode_return:.2f})",
+        f"(mean return {report.mean_episode_return:.2f}); GAE lambda {report.gae_lambda:g}: the critic "
+        f"explains {report.value_explained_variance:.2f} of its returns' variance",
         f"  |G|^2 (signal) {stats.signal_sq_norm:.3e}, tr(Sigma) of one rollout's gradient "
         f"{stats.noise_trace:.3e}, mean cosine between two rollouts' gradients "
         f"{stats.mean_pairwise_cosine:+.3f}",
@@ -318,4 +427,7 @@ def format_report(report: GradientNoiseReport) -> str:
         f"for one rollout, {report.signal_share(report.minibatch):.1%} for one minibatch of "
         f"{report.minibatch}"
     )
+    if np.isfinite(report.signal_cosine_to_run_lambda):
+        cosine = report.signal_cosine_to_run_lambda
+        lines.append(f"  cosine of this signal to the run's own lambda's: {cosine:+.2f}")
     return "\n".join(lines)

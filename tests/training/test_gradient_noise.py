@@ -9,14 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stairbot.cli import main
 from stairbot.errors import StairbotError
 from stairbot.training.checkpoints import list_checkpoints
 from stairbot.training.gradient_noise import (
     GradientNoiseReport,
+    gae_advantages,
     half_sample_noise_scale,
     measure_gradient_noise,
+    signal_cosine,
     statistics_from_gram,
 )
 
@@ -81,6 +84,25 @@ def test_pure_noise_and_pure_signal() -> None:
         statistics_from_gram(np.ones((1, 1)))
 
 
+def test_the_signal_cosine_sees_through_the_noise_of_shared_rollouts() -> None:
+    rng = np.random.default_rng(2)
+    dims, rollouts = 1000, 300
+    first_signal, second_signal = np.zeros(dims), np.zeros(dims)
+    first_signal[:2] = 1.0
+    second_signal[1:3] = 1.0  # cosine 1/2 between the two signals
+    noise = 0.8 * rng.standard_normal((rollouts, dims))
+    # the two estimators share each rollout's noise (as two lambdas on one rollout do): their
+    # plain means' cosine is pulled towards 1, the i != j cross terms are not
+    first = first_signal + noise
+    second = second_signal + noise + 0.05 * rng.standard_normal((rollouts, dims))
+    naive = first.mean(0) @ second.mean(0) / np.linalg.norm(first.mean(0)) / np.linalg.norm(second.mean(0))
+    assert naive > 0.7
+    assert signal_cosine(first, second) == pytest.approx(0.5, abs=0.1)
+    assert signal_cosine(first, first) == pytest.approx(1.0, abs=1e-9)
+    unresolved = rng.standard_normal((rollouts, dims))
+    assert np.isnan(signal_cosine(first, unresolved))
+
+
 def test_an_unresolved_signal_is_null_in_strict_json() -> None:
     stats = statistics_from_gram(_gram(np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.5]])))
     assert stats.signal_sq_norm < 0 and not stats.signal_resolved
@@ -110,19 +132,25 @@ def test_measures_a_real_run_without_changing_it(
     checkpoint = list_checkpoints(ppo_run.path)[-1]
     before = snapshot(ppo_run.path)
     out = tmp_path / "noise.json"
-    assert (
-        main(["gradient-noise", str(checkpoint), "--rollouts", "3", "--seed", "5", "--json", str(out)]) == 0
-    )
+    command = ["gradient-noise", str(checkpoint), "--rollouts", "3", "--seed", "5", "--json", str(out)]
+    assert main([*command, "--gae-lambda", "0.5", "1"]) == 0
     text = capsys.readouterr().out
     assert "3 rollouts of 64 transitions" in text and "signal share" in text
-    report = json.loads(out.read_text())
+    reports = json.loads(out.read_text())["reports"]
+    # the run's own lambda first, then the others on the same rollouts
+    assert [report["gae_lambda"] for report in reports] == [0.95, 0.5, 1.0]
+    report = reports[0]
     assert report["rollouts"] == 3
     assert report["transitions_per_rollout"] == 64  # the tiny recipe: 1 env x n_steps 64
     assert report["minibatch"] == 64
     assert report["episodes"] > 0  # the tiny robot "falls" within about eight steps
+    assert {other["episodes"] for other in reports} == {report["episodes"]}
     stats = report["statistics"]
     assert stats["noise_trace"] > 0 and stats["mean_sq_norm"] > 0
     assert -1.0 <= stats["mean_pairwise_cosine"] <= 1.0
+    assert report["value_explained_variance"] <= 1.0
+    # the lambdas weigh the same rewards differently: different gradients
+    assert len({other["statistics"]["mean_sq_norm"] for other in reports}) == 3
     parts = report["statistics_by_part"]
     assert set(parts) == {"hidden layers", "action head", "log std"}
     # disjoint parameter sets: their squared norms and noise traces add up to the whole actor's
@@ -131,15 +159,49 @@ def test_measures_a_real_run_without_changing_it(
     assert snapshot(ppo_run.path) == before  # a measurement: no statistics, logs or files written
 
     # seeded: the same rollouts and gradients again
-    again = measure_gradient_noise(checkpoint, rollouts=3, seed=5)
+    (again,) = measure_gradient_noise(checkpoint, rollouts=3, seed=5)
     assert again.statistics.mean_sq_norm == pytest.approx(stats["mean_sq_norm"], rel=1e-9)
-    other = measure_gradient_noise(checkpoint, rollouts=3, seed=6)
+    (other,) = measure_gradient_noise(checkpoint, rollouts=3, seed=6)
     assert other.statistics.mean_sq_norm != pytest.approx(stats["mean_sq_norm"], rel=1e-9)
+
+
+def test_advantages_are_recomputed_as_sb3_computes_them(ppo_run: TrainedRun) -> None:
+    from stable_baselines3 import PPO
+
+    from stairbot.training.checkpoints import load_model
+    from stairbot.training.run_dir import RunDir
+    from stairbot.training.trainer import restored_env
+
+    checkpoint = list_checkpoints(ppo_run.path)[-1]
+    run = RunDir(ppo_run.path)
+    env = restored_env(run, run.recipe(), checkpoint, 3)
+    try:
+        model = load_model(checkpoint, PPO, env=env, tensorboard_log=None)
+        _, callback = model._setup_learn(model.n_steps, callback=None, reset_num_timesteps=True)
+        buffer = model.rollout_buffer
+        model.collect_rollouts(env, callback, buffer, n_rollout_steps=model.n_steps)
+        last_values = model.policy.predict_values(torch.as_tensor(model._last_obs)).detach().numpy()
+        dones = np.asarray(model._last_episode_starts, np.float32)
+        args = (buffer.rewards, buffer.values, buffer.episode_starts, last_values.reshape(-1), dones)
+        assert buffer.episode_starts[1:].any()  # episodes end inside the rollout: the masks matter
+        own = gae_advantages(*args, gamma=model.gamma, gae_lambda=model.gae_lambda)
+        np.testing.assert_allclose(own, buffer.advantages, atol=1e-5)
+        # lambda 1: returns are the sampled rewards discounted to each episode's end (or the
+        # bootstrap after the last step), whatever the critic says in between
+        returns = gae_advantages(*args, gamma=model.gamma, gae_lambda=1.0) + buffer.values
+        continuing = 1.0 - buffer.episode_starts[1:]
+        np.testing.assert_allclose(
+            returns[:-1], buffer.rewards[:-1] + model.gamma * continuing * returns[1:], atol=1e-4
+        )
+    finally:
+        env.close()
 
 
 def test_refuses_what_it_cannot_measure(ppo_run: TrainedRun, sac_run: TrainedRun, tmp_path: Path) -> None:
     with pytest.raises(StairbotError, match="at least 2 rollouts"):
         measure_gradient_noise(ppo_run.path, rollouts=1)
+    with pytest.raises(StairbotError, match=r"lies in \[0, 1\], got 1.5"):
+        measure_gradient_noise(ppo_run.path, rollouts=2, gae_lambdas=[0.9, 1.5])
     with pytest.raises(StairbotError, match="SAC learns from a replay buffer"):
         measure_gradient_noise(sac_run.path, rollouts=2)
     with pytest.raises(StairbotError, match="needs a training checkpoint"):
