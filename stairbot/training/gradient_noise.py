@@ -160,8 +160,8 @@ class GradientNoiseReport:
     # normalized reward units): how much of what this lambda's advantages are measured against the
     # critic explains; at lambda 1 the returns are the sampled ones
     value_explained_variance: float = float("nan")
-    # cosine between this lambda's signal G and the run's own lambda's; nan where either is unresolved
-    signal_cosine_to_run_lambda: float = float("nan")
+    # how this lambda's signal G lines up with the run's own lambda's; None for the run's own
+    alignment_to_run_lambda: SignalAlignment | None = None
 
     @property
     def noise_scale_transitions(self) -> float:
@@ -255,20 +255,52 @@ def _rollout_gradient(
     return torch.cat([grad.reshape(-1) for grad in grads]).double().numpy()
 
 
-def signal_cosine(first: NDArray[np.float64], second: NDArray[np.float64]) -> float:
-    """Cosine between the mean gradients G_a and G_b behind two (M, P) stacks of per-rollout
-    gradients of the same M rollouts, from unbiased estimates: G_a . G_b from the cross terms
-    g_i(a) . g_j(b) with i != j (rollout i's noise is shared by both of its gradients, so the
-    i == j terms are biased), |G|^2 as in `statistics_from_gram`. nan unless both signals are
-    resolved."""
+@dataclass(frozen=True)
+class SignalAlignment:
+    """How the mean gradients G_a and G_b of two estimators on the same M rollouts line up. Each
+    rollout's noise is in both of its gradients, so G_a . G_b is estimated from the cross terms
+    g_i(a) . g_j(b) with i != j only (unbiased), with a jackknife standard error. The dot resolves
+    long before either |G|^2 does (it projects the noise on one direction), so a lower bound on the
+    cosine comes with it: the dot less two standard errors over both |G| at their estimates plus
+    two standard errors."""
+
+    dot: float
+    dot_stderr: float
+    cosine: float  # with both |G|^2 at their estimates; nan unless both are resolved
+    cosine_lower_bound: float  # nan unless the dot is more than two standard errors above zero
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.dot > 2 * self.dot_stderr)
+
+
+def _cross_dot(cross: NDArray[np.float64]) -> float:
+    m = cross.shape[0]
+    return (float(cross.sum()) - float(np.trace(cross))) / (m * (m - 1))
+
+
+def signal_alignment(first: NDArray[np.float64], second: NDArray[np.float64]) -> SignalAlignment:
+    """`SignalAlignment` of two (M, P) stacks of per-rollout gradients of the same M >= 3 rollouts."""
+    m = first.shape[0]
+    if first.shape != second.shape or m < 3:
+        raise StairbotError(
+            f"alignment needs two equal stacks of >= 3 gradients, got {first.shape}, {second.shape}"
+        )
     stats_a = statistics_from_gram(first @ first.T)
     stats_b = statistics_from_gram(second @ second.T)
-    if not (stats_a.signal_resolved and stats_b.signal_resolved):
-        return float("nan")
-    m = first.shape[0]
     cross = first @ second.T
-    dot = (float(cross.sum()) - float(np.trace(cross))) / (m * (m - 1))
-    return dot / float(np.sqrt(stats_a.signal_sq_norm * stats_b.signal_sq_norm))
+    dot = _cross_dot(cross)
+    keep = ~np.eye(m, dtype=bool)
+    left_out = np.array([_cross_dot(cross[np.ix_(row, row)]) for row in keep])
+    stderr = float(np.sqrt((m - 1) / m * np.sum((left_out - left_out.mean()) ** 2)))
+    both = stats_a.signal_resolved and stats_b.signal_resolved
+    cosine = dot / float(np.sqrt(stats_a.signal_sq_norm * stats_b.signal_sq_norm)) if both else float("nan")
+    ceilings = [
+        max(stats.signal_sq_norm, 0.0) + 2 * stats.signal_sq_norm_stderr for stats in (stats_a, stats_b)
+    ]
+    floor = dot - 2 * stderr
+    bound = floor / float(np.sqrt(ceilings[0] * ceilings[1])) if floor > 0 else float("nan")
+    return SignalAlignment(dot=dot, dot_stderr=stderr, cosine=cosine, cosine_lower_bound=bound)
 
 
 def _explained_variance(values: NDArray[np.float64], returns: NDArray[np.float64]) -> float:
@@ -376,7 +408,11 @@ def measure_gradient_noise(
                 mean_episode_return=float(np.mean(episode_returns)) if episode_returns else float("nan"),
                 gae_lambda=value,
                 value_explained_variance=_explained_variance(all_values, np.concatenate(targets[value])),
-                signal_cosine_to_run_lambda=signal_cosine(stacks[lambdas[0]], stacked),
+                alignment_to_run_lambda=(
+                    None
+                    if value == lambdas[0] or rollouts < 3
+                    else signal_alignment(stacks[lambdas[0]], stacked)
+                ),
             )
         )
     return reports
@@ -427,7 +463,15 @@ def format_report(report: GradientNoiseReport) -> str:
         f"for one rollout, {report.signal_share(report.minibatch):.1%} for one minibatch of "
         f"{report.minibatch}"
     )
-    if np.isfinite(report.signal_cosine_to_run_lambda):
-        cosine = report.signal_cosine_to_run_lambda
-        lines.append(f"  cosine of this signal to the run's own lambda's: {cosine:+.2f}")
+    alignment = report.alignment_to_run_lambda
+    if alignment is not None:
+        line = (
+            f"  against the run's own lambda's signal: G . G_run {alignment.dot:.3e} +- "
+            f"{alignment.dot_stderr:.1e}"
+        )
+        if np.isfinite(alignment.cosine):
+            line += f", cosine {alignment.cosine:+.2f}"
+        if np.isfinite(alignment.cosine_lower_bound):
+            line += f", cosine at least {alignment.cosine_lower_bound:+.2f}"
+        lines.append(line)
     return "\n".join(lines)

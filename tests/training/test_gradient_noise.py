@@ -19,7 +19,7 @@ from stairbot.training.gradient_noise import (
     gae_advantages,
     half_sample_noise_scale,
     measure_gradient_noise,
-    signal_cosine,
+    signal_alignment,
     statistics_from_gram,
 )
 
@@ -97,10 +97,23 @@ def test_the_signal_cosine_sees_through_the_noise_of_shared_rollouts() -> None:
     second = second_signal + noise + 0.05 * rng.standard_normal((rollouts, dims))
     naive = first.mean(0) @ second.mean(0) / np.linalg.norm(first.mean(0)) / np.linalg.norm(second.mean(0))
     assert naive > 0.7
-    assert signal_cosine(first, second) == pytest.approx(0.5, abs=0.1)
-    assert signal_cosine(first, first) == pytest.approx(1.0, abs=1e-9)
-    unresolved = rng.standard_normal((rollouts, dims))
-    assert np.isnan(signal_cosine(first, unresolved))
+    alignment = signal_alignment(first, second)
+    assert alignment.dot == pytest.approx(1.0, abs=0.15)  # G_a . G_b = 1
+    assert alignment.resolved and alignment.cosine == pytest.approx(0.5, abs=0.1)
+    assert 0 < alignment.cosine_lower_bound < alignment.cosine
+    assert signal_alignment(first, first).cosine == pytest.approx(1.0, abs=1e-9)
+    # an estimator with no signal: the dot scatters around zero within its standard error
+    unresolved = signal_alignment(first, rng.standard_normal((rollouts, dims)))
+    assert abs(unresolved.dot) < 3 * unresolved.dot_stderr
+    assert np.isnan(unresolved.cosine) and np.isnan(unresolved.cosine_lower_bound)
+    # the dot resolves where |G|^2 of the reference does not: a faint signal seen along a strong one
+    clean = first_signal + 0.1 * rng.standard_normal((rollouts, dims))
+    faint = 0.2 * first_signal + 1.2 * rng.standard_normal((rollouts, dims))
+    assert not statistics_from_gram(faint @ faint.T).signal_resolved
+    seen = signal_alignment(clean, faint)
+    assert seen.resolved and np.isnan(seen.cosine) and 0 < seen.cosine_lower_bound <= 1
+    with pytest.raises(StairbotError, match="two equal stacks"):
+        signal_alignment(first[:2], second[:2])
 
 
 def test_an_unresolved_signal_is_null_in_strict_json() -> None:
