@@ -164,6 +164,8 @@ def test_measures_a_real_run_without_changing_it(
     assert report["value_explained_variance"] <= 1.0
     # the lambdas weigh the same rewards differently: different gradients
     assert len({other["statistics"]["mean_sq_norm"] for other in reports}) == 3
+    assert report["alignment_to_run_lambda"] is None
+    assert all(other["alignment_to_run_lambda"]["dot_stderr"] > 0 for other in reports[1:])
     parts = report["statistics_by_part"]
     assert set(parts) == {"hidden layers", "action head", "log std"}
     # disjoint parameter sets: their squared norms and noise traces add up to the whole actor's
