@@ -223,8 +223,8 @@ def front_feet_airborne(ctx: StepContext) -> float:
     The shipped policy's front legs move as a pair (a bound): both front feet are off the ground in
     54 % of its steps up 0.15 m / 0.25 m stairs, and some of its climbs there fail with the trunk
     level and its nose on the next nosing just after both front feet land. Charged at -0.3 on from
-    it (runs/ff1, README), the front flights fell to 34 % of those steps in 1M steps and the climbs
-    fell with them (14 -> 5 of 20): off in every preset.
+    it (runs/ff1, docs/experiments.md), the front flights fell to 34 % of those steps in 1M steps
+    and the climbs fell with them (14 -> 5 of 20): off in every preset.
     """
     if ctx.front_feet is None:
         return 0.0

@@ -17,7 +17,7 @@ give; a torque at its limit asks for more than the motor has.
 
 On `pretrained/` (20 episodes from seed 1000, up) the front legs run into their bounds on 0.175 m
 risers: each front hip at its bound (splayed out 0.5 rad) in 57-58 % of the flight steps on 0.25 m
-treads and 50 % on 0.32 m, against 28-33 % and 21-23 % at 0.15 m; README, "What the recipes reach".
+treads and 50 % on 0.32 m, against 28-33 % and 21-23 % at 0.15 m; docs/experiments.md.
 """
 
 from __future__ import annotations
