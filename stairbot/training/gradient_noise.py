@@ -29,8 +29,9 @@ The noise comes mostly from the advantages, and GAE's lambda (Schulman et al. 20
 variance against bias from the critic: lambda 1 sums the sampled rewards, lambda 0 trusts the
 critic's next-step value. Other lambdas are measured on the same rollouts (their advantages
 recomputed from the rollouts' rewards and values), so they differ only in the estimator, beside the
-critic's explained variance of each lambda's returns and the cosine between each lambda's signal G
-and the run's own (from the cross terms g_i(a) . g_j(b), i != j, which carry no shared noise).
+critic's explained variance of each lambda's returns and how each lambda's signal G lines up with
+the run's own (`SignalAlignment`: their dot product from the cross terms g_i(a) . g_j(b), i != j,
+which carry no shared noise, with a standard error and a lower bound on the cosine).
 """
 
 from __future__ import annotations
