@@ -22,9 +22,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 import stairbot
@@ -217,10 +219,19 @@ def eval_overrides(recipe: Recipe, direction: str | None = None) -> dict[str, ob
     return overrides
 
 
+class FrozenRunningMeanStd(RunningMeanStd):
+    """Observation statistics that keep the mean, variance and count they are given: `update` does
+    nothing. The return statistics go on updating, as VecNormalize's `training` flag would stop both."""
+
+    def update(self, arr: np.ndarray) -> None:
+        del arr
+
+
 def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
-    """Wrap training envs in the recipe's running normalization."""
+    """Wrap training envs in the recipe's running normalization (with the observation statistics
+    frozen where `normalize.update_observations` is false)."""
     norm = recipe.normalize
-    return VecNormalize(
+    vec_normalize = VecNormalize(
         env,
         norm_obs=norm.observations,
         # Return scaling helps PPO's value targets; SAC's replay targets need raw rewards.
@@ -228,6 +239,13 @@ def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
         clip_obs=norm.clip_obs,
         gamma=recipe.ppo.gamma if recipe.algorithm is Algorithm.PPO else recipe.sac.gamma,
     )
+    if norm.observations and not norm.update_observations:
+        running = vec_normalize.obs_rms
+        assert isinstance(running, RunningMeanStd)  # stairbot's observations are flat arrays
+        frozen = FrozenRunningMeanStd(shape=running.mean.shape)
+        frozen.mean, frozen.var, frozen.count = running.mean, running.var, running.count
+        vec_normalize.obs_rms = frozen
+    return vec_normalize
 
 
 def restored_env(run: RunDir, recipe: Recipe, checkpoint: Path, seed: int) -> VecNormalize:

@@ -20,7 +20,7 @@ from stairbot.deploy import load_bundle
 from stairbot.errors import ConfigError
 from stairbot.paths import data_dir
 from stairbot.training.algorithms import build_model
-from stairbot.training.checkpoints import CheckpointError, list_checkpoints
+from stairbot.training.checkpoints import CheckpointError, list_checkpoints, load_normalization
 from stairbot.training.recipe import load_recipe
 from stairbot.training.trainer import expected_meta, normalized_vec_env, train
 from stairbot.training.vec import make_vec_env
@@ -209,6 +209,26 @@ def test_the_actor_learns_only_after_the_critic_warmup(pretrained: Path, tmp_pat
         not torch.equal(tensor, _actor_state(at_128)[name]) for name, tensor in _actor_state(at_192).items()
     ), "the actor was never released"
     assert all(p.requires_grad for p in at_192.policy.parameters())
+
+
+@pytest.mark.parametrize("update", [True, False])
+def test_frozen_observation_statistics_stay_the_bundles(
+    pretrained: Path, tmp_path: Path, update: bool
+) -> None:
+    options = [*BUNDLE_TINY, "total_timesteps=128", f"normalize.update_observations={str(update).lower()}"]
+    recipe = load_recipe(FINETUNE, [*options, f"init_from={pretrained}"])
+    start = read_warm_start(pretrained, expected_meta(recipe), recipe)
+    assert isinstance(start, BundleStart)
+    result = train(recipe, tmp_path / "run")
+    stats = load_normalization(list_checkpoints(result.run_dir)[-1] / "normalization.npz")
+    started_at = start.num_timesteps
+    moved = float(np.abs(stats["obs_mean"] - start.graph.obs_mean).max())
+    if update:
+        # the first reset's observation and one per step after it
+        assert stats["obs_count"] == started_at + 1 + 128 and moved > 0.0
+    else:
+        assert stats["obs_count"] == started_at and moved == 0.0
+    assert stats["ret_count"] > 100  # the return statistics follow the run either way
 
 
 def test_a_bundle_of_another_network_or_clip_is_refused_before_the_run_directory_exists(
