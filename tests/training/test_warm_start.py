@@ -212,7 +212,7 @@ def test_the_actor_learns_only_after_the_critic_warmup(pretrained: Path, tmp_pat
 
 
 @pytest.mark.parametrize("update", [True, False])
-def test_frozen_observation_statistics_stay_the_bundles(
+def test_observation_statistics_follow_the_run_unless_frozen(
     pretrained: Path, tmp_path: Path, update: bool
 ) -> None:
     options = [*BUNDLE_TINY, "total_timesteps=128", f"normalize.update_observations={str(update).lower()}"]
