@@ -242,9 +242,8 @@ def normalized_vec_env(recipe: Recipe, env: VecEnv) -> VecNormalize:
     if norm.observations and not norm.update_observations:
         running = vec_normalize.obs_rms
         assert isinstance(running, RunningMeanStd)  # stairbot's observations are flat arrays
-        frozen = FrozenRunningMeanStd(shape=running.mean.shape)
-        frozen.mean, frozen.var, frozen.count = running.mean, running.var, running.count
-        vec_normalize.obs_rms = frozen
+        # at VecNormalize's own starting values; --init-from and --resume then write theirs into it
+        vec_normalize.obs_rms = FrozenRunningMeanStd(shape=running.mean.shape)
     return vec_normalize
 
 
