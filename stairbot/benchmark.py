@@ -1,7 +1,7 @@
 """A policy's stair-climbing envelope over a grid of riser heights, tread depths and directions.
 
 `stairbot benchmark POLICY [--episodes N] [--seed S] [--processes K] [--json F] [--csv F] [--plot F]
-[--randomized [PRESET]] [--command-mps V]`
+[--randomized [PRESET]] [--command-mps V] [--action-noise SIGMA]`
 
 Every cell of the grid (direction x tread x riser) is `stairbot.evaluation.evaluate` with the same
 seeds (episode i of every cell is reset with `seed + i`, so cells differ only in the stairs) and
@@ -25,6 +25,11 @@ of both conditions (the same seeds, so the episodes differ only in the command):
 when told to walk up at V, e.g. slower than the middle of the range it trained on. The JSON then
 carries `command_mps` (absent when the command is the policy's own range).
 
+Action noise. `--action-noise SIGMA` adds Gaussian noise of std SIGMA (action units) to every action,
+clipped to [-1, 1], from a generator seeded per episode (`stairbot.evaluation`): the policy as its
+own PPO fine-tuning sees it (the recipes explore at std ~0.2), so a report can say how often the
+training episodes reach the top of a cell. The JSON then carries `action_noise`.
+
 Per direction the summary gives `max_riser_m`: the highest riser up to which *every* riser of the
 grid reaches `SUCCESS_THRESHOLD` (80%) success on *every* tread (a conservative, contiguous envelope:
 a lucky pass above a failing riser does not count, nor does a pass on the easier tread alone), and
@@ -38,6 +43,7 @@ own policy from the POLICY string and its own envs; results equal the serial run
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import multiprocessing
@@ -53,7 +59,14 @@ import numpy as np
 from stairbot.conditions import Randomized, condition_overrides, condition_presets
 from stairbot.envs.config import MAX_FORWARD_SPEED_MPS, load_env_config
 from stairbot.errors import ConfigError
-from stairbot.evaluation import EPISODE_FIGURES, FALL_REASONS, EvalReport, evaluate, fall_kinds
+from stairbot.evaluation import (
+    EPISODE_FIGURES,
+    FALL_REASONS,
+    EvalReport,
+    check_action_noise,
+    evaluate,
+    fall_kinds,
+)
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.stats import wilson_interval
 from stairbot.termination import FALL_KINDS
@@ -239,6 +252,7 @@ class BenchmarkResult:
     summary: tuple[DirectionSummary, ...]
     randomized: ConditionResult | None = None  # with --randomized
     command_mps: float | None = None  # with --command-mps: the fixed forward-speed command, m/s
+    action_noise: float = 0.0  # with --action-noise: std of the noise on every action, action units
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -257,14 +271,17 @@ class BenchmarkResult:
         }
         if self.command_mps is not None:
             data["command_mps"] = self.command_mps
+        if self.action_noise > 0:
+            data["action_noise"] = self.action_noise
         if self.randomized is not None:
             data["randomized"] = self.randomized.to_dict()
         return data
 
     def _conditions_text(self) -> str:
-        """'N episodes per cell, seed S[, command V m/s]' for the summary lines."""
+        """'N episodes per cell, seed S[, command V m/s][, action noise SIGMA]' for the summary lines."""
         command = "" if self.command_mps is None else f", command {self.command_mps:g} m/s"
-        return f"{self.episodes} episodes per cell, seed {self.seed}{command}"
+        noise = f", action noise {self.action_noise:g}" if self.action_noise > 0 else ""
+        return f"{self.episodes} episodes per cell, seed {self.seed}{command}{noise}"
 
     def to_json(self, path: Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -460,9 +477,11 @@ def check_cells(env_preset: str, cells: Sequence[Cell]) -> None:
 # ---- running ------------------------------------------------------------------------------------
 
 
-def run_cell(source: PolicySource, cell: Cell, episodes: int, seed: int) -> CellResult:
-    report = evaluate(source, env_factory(source.env_preset, cell.overrides()), episodes, seed)
-    return CellResult.from_report(cell, report)
+def run_cell(
+    source: PolicySource, cell: Cell, episodes: int, seed: int, action_noise: float = 0.0
+) -> CellResult:
+    make_env = env_factory(source.env_preset, cell.overrides())
+    return CellResult.from_report(cell, evaluate(source, make_env, episodes, seed, action_noise))
 
 
 _WORKER: dict[str, PolicySource] = {}  # a pool worker's policy, built once by _init_worker
@@ -541,11 +560,19 @@ def map_clean_cells(
 
 
 def run_cells(
-    *, policy: str | None, source: PolicySource, cells: list[Cell], episodes: int, seed: int, processes: int
+    *,
+    policy: str | None,
+    source: PolicySource,
+    cells: list[Cell],
+    episodes: int,
+    seed: int,
+    processes: int,
+    action_noise: float = 0.0,
 ) -> Iterator[CellResult]:
     """Each cell's benchmark result, in order (`map_cells` of `run_cell`)."""
+    run = functools.partial(run_cell, action_noise=action_noise)
     return map_cells(
-        run_cell, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+        run, policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
     )
 
 
@@ -595,6 +622,7 @@ def run_benchmark(
     processes: int | None = None,
     randomized: Randomized = False,
     command_mps: float | None = None,
+    action_noise: float = 0.0,
     log: Callable[[str], None] | None = None,
 ) -> BenchmarkResult:
     """Evaluate `policy` (a POLICY string for `load_policy_source`; None: zero action) on the grid.
@@ -604,6 +632,8 @@ def run_benchmark(
     `stairbot.conditions.RANDOMIZED_PRESETS` (by direction); a preset name or path uses that one for
     every direction; a mapping direction -> preset names each (see the module docstring).
     `command_mps` fixes the forward-speed command in every cell (None: the policy preset's range).
+    `action_noise` > 0 adds Gaussian noise of that std (action units) to every action (module
+    docstring); 0 is the deterministic benchmark.
     """
     risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
     treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
@@ -612,6 +642,7 @@ def run_benchmark(
         processes = os.cpu_count() or 1
     risers, treads, dirs = check_grid(risers_m, treads_m, directions, episodes, processes)
     command = command_overrides(command_mps)
+    action_noise = check_action_noise(action_noise)
     source = load_policy_source(policy)
     clean = {d: {**condition_overrides(source.env_preset, None), **command} for d in dirs}
     cells = grid_cells(risers, treads, dirs, CLEAN, clean)
@@ -632,9 +663,17 @@ def run_benchmark(
         if command_mps is not None:
             low, high = load_env_config(source.env_preset).command.forward_speed_mps
             log(f"command fixed at {command_mps:g} m/s (the policy trained on {low:g}-{high:g} m/s)")
+        if action_noise > 0:
+            log(f"action noise: std {action_noise:g} (action units) on every action, clipped to [-1, 1]")
     results = []
     for result in run_cells(
-        policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
+        policy=policy,
+        source=source,
+        cells=cells,
+        episodes=episodes,
+        seed=seed,
+        processes=processes,
+        action_noise=action_noise,
     ):
         results.append(result)
         if log is not None:
@@ -666,6 +705,7 @@ def run_benchmark(
         summary=tuple(summarize(results, dirs, treads)),
         randomized=condition_result,
         command_mps=command_mps,
+        action_noise=action_noise,
     )
 
 

@@ -21,7 +21,7 @@ stairbot play [POLICY] [--riser-m H] [--seed S] [--direction up|down] [--max-ste
               [--randomized [PRESET]]
 stairbot benchmark [POLICY] [--episodes N] [--seed S] [--processes K] [--risers H ...] [--treads T ...]
                    [--directions up|down ...] [--json FILE] [--csv FILE] [--plot FILE]
-                   [--randomized [PRESET]] [--command-mps V]
+                   [--randomized [PRESET]] [--command-mps V] [--action-noise SIGMA]
 stairbot saturation [POLICY] [--episodes N] [--seed S] [--risers H ...] [--treads T ...]
                     [--directions up|down ...] [--processes K] [--command-mps V] [--json FILE]
 stairbot select CANDIDATE ... --against RELEASE [--json FILE] [--reuse FILE] [--processes K]
@@ -398,6 +398,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         processes=args.processes,
         randomized=args.randomized,
         command_mps=args.command_mps,
+        action_noise=args.action_noise,
         log=print,
     )
     print(result.table())
@@ -442,6 +443,14 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="V",
         help="fix the forward-speed command at V m/s in every cell (default: drawn per episode from "
         "the policy's own command.forward_speed_mps range)",
+    )
+    parser.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        metavar="SIGMA",
+        help="add Gaussian noise of std SIGMA (action units, [-1, 1] scale) to every action, clipped, "
+        "seeded per episode: the policy as its PPO training explores it (default 0: deterministic)",
     )
     _add_condition_argument(
         parser,

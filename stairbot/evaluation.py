@@ -3,6 +3,13 @@
 `evaluate(policy, make_env, episodes, seed)` runs episode i with seed `seed + i` and deterministic
 actions, so the same policy and seed always give the same report. A policy is anything with
 `act(obs) -> action` on raw observations (normalization is the policy's business).
+
+`action_noise` sigma > 0 adds Gaussian noise of that standard deviation (action units, the [-1, 1]
+scale) to every action and clips the sum to [-1, 1], as a Gaussian PPO or SAC policy explores in
+training (SB3 clips the sampled action to the Box): how the policy fares on the episodes its own
+fine-tuning collects. The noise comes from its own generator, seeded from the episode seed and
+`NOISE_STREAM` (not from the env's `np_random`, whose draws it would otherwise repeat), so noisy
+reports are as reproducible as clean ones.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from stairbot.termination import FALL_KINDS
 
 # Episode endings counted as falls: the robot went down or hit the stairs with its body.
 FALL_REASONS = frozenset({"fall", "base_contact", "thigh_contact"})
+# Second word of the action-noise generator's seed (the first is the episode's): a stream of its own.
+NOISE_STREAM = 0x4E015E
 
 
 class Policy(Protocol):
@@ -157,13 +166,32 @@ class EvalReport:
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def run_episode(policy: Policy, env: gym.Env, seed: int) -> tuple[EpisodeResult, dict[str, Any]]:
-    """One deterministic episode; returns its result and the reset info."""
+def check_action_noise(action_noise: float) -> float:
+    """`action_noise` as a float, or ConfigError unless it is finite and >= 0."""
+    sigma = float(action_noise)
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ConfigError(
+            f"action noise must be a finite standard deviation >= 0 in action units (the [-1, 1] "
+            f"scale; PPO recipes explore at about 0.2), got {action_noise}"
+        )
+    return sigma
+
+
+def run_episode(
+    policy: Policy, env: gym.Env, seed: int, action_noise: float = 0.0
+) -> tuple[EpisodeResult, dict[str, Any]]:
+    """One seeded episode; returns its result and the reset info. `action_noise` > 0: each action
+    gets Gaussian noise of that std, clipped to [-1, 1] (module docstring)."""
     obs, reset_info = env.reset(seed=seed)
+    noise = np.random.default_rng([seed, NOISE_STREAM]) if action_noise > 0 else None
     total, length = 0.0, 0
     speeds, commands, pitch_errors, pitch_rates, hip_abductions = [], [], [], [], []
     while True:
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        action = policy.act(obs)
+        if noise is not None:
+            action = np.clip(action + action_noise * noise.standard_normal(action.shape), -1.0, 1.0)
+            action = action.astype(np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         length += 1
         if "base_speed_x_mps" in info:
@@ -244,13 +272,21 @@ def merge_reports(reports: list[EvalReport]) -> EvalReport:
     )
 
 
-def evaluate(policy: Policy, make_env: Callable[[], gym.Env], episodes: int, seed: int = 0) -> EvalReport:
-    """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env."""
+def evaluate(
+    policy: Policy,
+    make_env: Callable[[], gym.Env],
+    episodes: int,
+    seed: int = 0,
+    action_noise: float = 0.0,
+) -> EvalReport:
+    """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env, with
+    `action_noise` (std, action units) added to every action when > 0."""
     if episodes < 1:
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
+    action_noise = check_action_noise(action_noise)
     env = make_env()
     try:
-        runs = [run_episode(policy, env, seed + i) for i in range(episodes)]
+        runs = [run_episode(policy, env, seed + i, action_noise) for i in range(episodes)]
     finally:
         env.close()
     results = [r for r, _ in runs]

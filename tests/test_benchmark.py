@@ -170,6 +170,8 @@ def test_summary_envelope_is_contiguous_and_needs_every_tread() -> None:
         (("--command-mps", "0"), "--command-mps must be in (0, 2] m/s, got 0.0"),
         (("--command-mps", "-0.3"), "--command-mps must be in (0, 2] m/s, got -0.3"),
         (("--command-mps", "2.5"), "--command-mps must be in (0, 2] m/s, got 2.5"),
+        (("--action-noise", "-0.2"), "action noise must be a finite standard deviation >= 0"),
+        (("--action-noise", "nan"), "action noise must be a finite standard deviation >= 0"),
     ],
 )
 def test_bad_input_is_a_clear_error(
@@ -216,6 +218,26 @@ def test_command_mps_is_reported(tiny_run: Path, tmp_path: Path, capsys: pytest.
     printed = capsys.readouterr().out
     assert "command fixed at 0.3 m/s (the policy trained on 0.4-0.6 m/s)" in printed
     assert "summary (2 episodes per cell, seed 0, command 0.3 m/s," in printed
+
+
+# ---- --action-noise -----------------------------------------------------------------------------
+
+
+def test_action_noise_is_seeded_reported_and_reaches_the_episodes(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean = _run(tmp_path / "clean", str(tiny_run), 1)
+    assert _run(tmp_path / "zero", str(tiny_run), 1, "--action-noise", "0") == clean  # 0: the default
+    noisy = _run(tmp_path / "a", str(tiny_run), 1, "--action-noise", "0.3")
+    assert set(noisy) == {*TOP_KEYS, "action_noise"} and noisy["action_noise"] == 0.3
+    printed = capsys.readouterr().out
+    assert "action noise: std 0.3 (action units) on every action, clipped to [-1, 1]" in printed
+    assert "summary (2 episodes per cell, seed 0, action noise 0.3," in printed
+    assert _run(tmp_path / "b", str(tiny_run), 2, "--action-noise", "0.3") == noisy  # seeded per episode
+    del noisy["action_noise"]
+    _check_report(noisy)
+    returns = [c["mean_return"] for c in noisy["cells"]]
+    assert returns != [c["mean_return"] for c in clean["cells"]]  # other actions, other episodes
 
 
 # ---- --randomized -------------------------------------------------------------------------------
