@@ -25,10 +25,11 @@ of both conditions (the same seeds, so the episodes differ only in the command):
 when told to walk up at V, e.g. slower than the middle of the range it trained on. The JSON then
 carries `command_mps` (absent when the command is the policy's own range).
 
-Action noise. `--action-noise SIGMA` adds Gaussian noise of std SIGMA (action units) to every action,
-clipped to [-1, 1], from a generator seeded per episode (`stairbot.evaluation`): the policy as its
-own PPO fine-tuning sees it (the recipes explore at std ~0.2), so a report can say how often the
-training episodes reach the top of a cell. The JSON then carries `action_noise`.
+Action noise. `--action-noise SIGMA` draws every action as the policy's Gaussian with std SIGMA
+(action units) would in training: the noise goes on its mean before the clip (or tanh), from a
+generator seeded per episode (`stairbot.evaluation`). It is the policy as its own PPO fine-tuning
+sees it (the recipes explore at std 0.2-0.3), so a report can say how often the training episodes
+reach the top of a cell. The JSON then carries `action_noise`.
 
 Per direction the summary gives `max_riser_m`: the highest riser up to which *every* riser of the
 grid reaches `SUCCESS_THRESHOLD` (80%) success on *every* tread (a conservative, contiguous envelope:
@@ -664,7 +665,7 @@ def run_benchmark(
             low, high = load_env_config(source.env_preset).command.forward_speed_mps
             log(f"command fixed at {command_mps:g} m/s (the policy trained on {low:g}-{high:g} m/s)")
         if action_noise > 0:
-            log(f"action noise: std {action_noise:g} (action units) on every action, clipped to [-1, 1]")
+            log(f"action noise: std {action_noise:g} (action units) on every action's mean, as training does")
     results = []
     for result in run_cells(
         policy=policy,

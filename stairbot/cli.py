@@ -449,8 +449,9 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         type=float,
         default=0.0,
         metavar="SIGMA",
-        help="add Gaussian noise of std SIGMA (action units, [-1, 1] scale) to every action, clipped, "
-        "seeded per episode: the policy as its PPO training explores it (default 0: deterministic)",
+        help="draw every action with Gaussian noise of std SIGMA (action units, [-1, 1] scale) on the "
+        "policy's mean before its clip, seeded per episode: the policy as its PPO training explores "
+        "it (default 0: deterministic)",
     )
     _add_condition_argument(
         parser,

@@ -421,7 +421,9 @@ class _NumpyRunner:
             if got != expected:
                 raise BundleError(f"{path.name}: {name} has shape {got}, expected {expected}")
 
-    def __call__(self, observations: F32) -> F32:
+    def mean(self, observations: F32) -> F64:
+        """(..., J) the network's output before its squash: the mean of the Gaussian it was trained
+        as (for SAC with gSDE, after the mean clip)."""
         x = np.clip(
             (observations.astype(np.float64) - self.obs_mean) / self.obs_std, -self.obs_clip, self.obs_clip
         )
@@ -436,8 +438,30 @@ class _NumpyRunner:
         a = x @ self.output[0].T + self.output[1]
         if self.mean_clip is not None:
             a = np.clip(a, -self.mean_clip, self.mean_clip)
-        a = np.clip(a, -1.0, 1.0) if self.squash == "clip" else np.tanh(a)
+        return np.asarray(a, np.float64)
+
+    def squashed(self, mean: F64) -> F64:
+        """(..., J) actions in [-1, 1] from pre-squash outputs: clip (PPO) or tanh (SAC)."""
+        return np.clip(mean, -1.0, 1.0) if self.squash == "clip" else np.tanh(mean)
+
+    def __call__(self, observations: F32) -> F32:
+        a = self.squashed(self.mean(observations))
         return (self.default_pose_rad + self.action_scale_rad * a).astype(np.float32)
+
+
+def action_sampler(bundle: BundlePolicy) -> Callable[[F32, F64], F32]:
+    """`sample(observation (N,), noise (J,)) -> action (J,)` in [-1, 1] for evaluation under
+    exploration noise: the bundle's squash (clip or tanh) of its network's pre-squash output plus
+    `noise`, as its Gaussian policy drew actions in training (SB3 adds the noise to the mean and then
+    clips or squashes; adding it after the clip would perturb saturated joints that training never
+    moved). Runs weights.npz in numpy whatever the bundle's backend; with zero noise it is the
+    bundle's action (`action_from_targets` of `act`, within float32 rounding)."""
+    runner = _NumpyRunner(bundle.path / "weights.npz", bundle.metadata)
+
+    def sample(observation: F32, noise: F64) -> F32:
+        return runner.squashed(runner.mean(observation) + noise).astype(np.float32)
+
+    return sample
 
 
 # ---- the policy ----------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from stairbot.paths import data_dir
 PRETRAINED = "pretrained"
 
 Act = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+# (raw observation (N,), noise (J,)) -> action (J,) in [-1, 1]: the squash of the policy's Gaussian
+# mean plus the noise, as training samples (`stairbot.evaluation`'s action noise).
+Sample = Callable[[NDArray[np.float32], NDArray[np.float64]], NDArray[np.float32]]
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,14 @@ class PolicySource:
         name: what it is, for titles and logs ("run runs/x (best)", "bundle b/", "zero action").
         env_preset: env preset (name or YAML path) whose observations the policy expects.
         act: raw observation (N,) -> action (J,) in [-1, 1].
+        sample: (raw observation, noise (J,)) -> action (J,) in [-1, 1], the squash of the
+            policy's mean plus the noise (the action noise of `stairbot benchmark`).
     """
 
     name: str
     env_preset: str
     act: Act
+    sample: Sample
 
 
 def pretrained_dir() -> Path:
@@ -68,6 +74,10 @@ def _zero_action(num_joints: int) -> Act:
     return lambda observation: zero
 
 
+def _zero_mean_sample(observation: NDArray[np.float32], noise: NDArray[np.float64]) -> NDArray[np.float32]:
+    return np.clip(noise, -1.0, 1.0).astype(np.float32)
+
+
 def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") -> PolicySource:
     """The policy named by `source` (see the module docstring); `preset` is used for zero action."""
     if source is None:
@@ -75,11 +85,11 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
         from stairbot.robots.spec import load_robot_spec
 
         joints = load_robot_spec(load_env_config(preset).robot).num_joints
-        return PolicySource("zero action", preset, _zero_action(joints))
+        return PolicySource("zero action", preset, _zero_action(joints), _zero_mean_sample)
     label = str(source)  # as the user named it: reports written here may be committed elsewhere
     path = shipped_or_path(source)
     if (path / "policy.json").is_file():
-        from stairbot.deploy import load_bundle
+        from stairbot.deploy import action_sampler, load_bundle
 
         bundle = load_bundle(path)
         preset_file = path / "env.yaml"
@@ -94,19 +104,21 @@ def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") 
             bundle.act(observation)
             return bundle.last_action.copy()
 
-        return PolicySource(f"bundle {label}", str(preset_file), act_bundle)
+        return PolicySource(f"bundle {label}", str(preset_file), act_bundle, action_sampler(bundle))
     if (path / "config.yaml").is_file():
         from stairbot.training.policy import load_policy, policy_checkpoint
 
         checkpoint = policy_checkpoint(path, "best")
         policy = load_policy(checkpoint)
-        return PolicySource(f"run {label} ({checkpoint.name})", str(path / "env.yaml"), policy.act)
+        return PolicySource(
+            f"run {label} ({checkpoint.name})", str(path / "env.yaml"), policy.act, policy.sample
+        )
     run_dir = run_of_checkpoint(path)
     if run_dir is not None:
         from stairbot.training.policy import load_policy
 
         policy = load_policy(path)
-        return PolicySource(f"checkpoint {label}", str(run_dir / "env.yaml"), policy.act)
+        return PolicySource(f"checkpoint {label}", str(run_dir / "env.yaml"), policy.act, policy.sample)
     raise StairbotError(
         f"{source} is not a policy: give a run directory (with config.yaml), one of its checkpoints "
         f"(RUN/checkpoints/step_N or RUN/best), an export bundle (with policy.json), '{PRETRAINED}', "

@@ -231,7 +231,7 @@ def test_action_noise_is_seeded_reported_and_reaches_the_episodes(
     noisy = _run(tmp_path / "a", str(tiny_run), 1, "--action-noise", "0.3")
     assert set(noisy) == {*TOP_KEYS, "action_noise"} and noisy["action_noise"] == 0.3
     printed = capsys.readouterr().out
-    assert "action noise: std 0.3 (action units) on every action, clipped to [-1, 1]" in printed
+    assert "action noise: std 0.3 (action units) on every action's mean, as training does" in printed
     assert "summary (2 episodes per cell, seed 0, action noise 0.3," in printed
     assert _run(tmp_path / "b", str(tiny_run), 2, "--action-noise", "0.3") == noisy  # seeded per episode
     del noisy["action_noise"]

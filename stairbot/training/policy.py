@@ -33,6 +33,24 @@ class SB3Policy:
         action, _ = self.model.predict(self.normalize(observation), deterministic=True)
         return np.asarray(action, dtype=np.float32)
 
+    def sample(self, observation: NDArray[np.float32], noise: NDArray[np.float64]) -> NDArray[np.float32]:
+        """(J,) action in [-1, 1]: the policy's Gaussian mean for `observation` (N,) plus `noise` (J,),
+        then its squash, as SB3 draws a training action with std |noise|: clipped to the action box
+        for PPO, tanh for SAC (whose mean is before the tanh). With zero noise it is `act`."""
+        import torch
+
+        policy = self.model.policy
+        obs, _ = policy.obs_to_tensor(self.normalize(observation))
+        with torch.no_grad():
+            if policy.squash_output:  # SAC: a squashed Gaussian
+                mean = policy.actor.get_action_dist_params(obs)[0]
+            else:
+                mean = policy.get_distribution(obs).distribution.mean
+        action = mean.cpu().numpy()[0].astype(np.float64) + noise
+        space = self.model.action_space
+        squashed = np.tanh(action) if policy.squash_output else np.clip(action, space.low, space.high)
+        return np.asarray(squashed, dtype=np.float32)
+
 
 def policy_checkpoint(run_dir: Path, which: str = "best") -> Path:
     """The checkpoint to act with: `best` (falls back to the latest), `latest`, or one checkpoint of
