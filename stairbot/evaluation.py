@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -201,7 +201,7 @@ def run_episode(
         if noise is None:
             action = policy.act(obs)
         else:
-            action = policy.sample(obs, action_noise * noise.standard_normal(shape))  # type: ignore[attr-defined]
+            action = cast(SampledPolicy, policy).sample(obs, action_noise * noise.standard_normal(shape))
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         length += 1
@@ -290,8 +290,9 @@ def evaluate(
     seed: int = 0,
     action_noise: float = 0.0,
 ) -> EvalReport:
-    """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env, with
-    `action_noise` (std, action units) added to every action when > 0."""
+    """Run `episodes` seeded episodes (seeds seed .. seed + episodes - 1) in one env; with
+    `action_noise` (std, action units) > 0, every action is drawn around the policy's mean as in
+    training (`policy` must then be a `SampledPolicy`; module docstring)."""
     if episodes < 1:
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     action_noise = check_action_noise(action_noise)
