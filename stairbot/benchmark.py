@@ -633,8 +633,9 @@ def run_benchmark(
     `stairbot.conditions.RANDOMIZED_PRESETS` (by direction); a preset name or path uses that one for
     every direction; a mapping direction -> preset names each (see the module docstring).
     `command_mps` fixes the forward-speed command in every cell (None: the policy preset's range).
-    `action_noise` > 0 adds Gaussian noise of that std (action units) to every action (module
-    docstring); 0 is the deterministic benchmark.
+    `action_noise` > 0 draws every action with Gaussian noise of that std (action units) on the
+    policy's mean before its squash, as training does (module docstring); 0 is the deterministic
+    benchmark.
     """
     risers_m = DEFAULT_RISERS_M if risers_m is None else risers_m
     treads_m = DEFAULT_TREADS_M if treads_m is None else treads_m
