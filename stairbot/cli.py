@@ -7,6 +7,7 @@ stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed
               [--checkpoint best|latest|step_N]
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot average SOURCE SOURCE ... --out RUN_DIR
+stairbot ensemble SOURCE SOURCE ... --out RUN_DIR
 stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--gae-lambda L...] [--json FILE]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
@@ -761,6 +762,14 @@ def _average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from stairbot.training.ensemble import ENSEMBLE_FILE, ensemble_checkpoints
+
+    out = ensemble_checkpoints([Path(source) for source in args.sources], Path(args.out))
+    print(f"wrote {out}: the mean action of {len(args.sources)} policies (members in {out / ENSEMBLE_FILE})")
+    return 0
+
+
 def _gradient_noise(args: argparse.Namespace) -> int:
     import json
 
@@ -824,6 +833,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     average.add_argument("--out", required=True, help="run directory to create")
     average.set_defaults(func=_average)
+
+    ensemble = sub.add_parser(
+        "ensemble",
+        help="one PPO policy whose action is the mean of several policies' actions (their networks "
+        "side by side), written as a new run directory",
+    )
+    ensemble.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="PPO run directories (their best) or checkpoints (RUN/checkpoints/step_N): at least two",
+    )
+    ensemble.add_argument("--out", required=True, help="run directory to create")
+    ensemble.set_defaults(func=_ensemble)
 
     noise = sub.add_parser(
         "gradient-noise",

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
+from stairbot.config import deep_merge, read_yaml
 from stairbot.envs.config import load_env_config
 from stairbot.errors import StairbotError
 from stairbot.training.checkpoints import (
@@ -56,7 +58,7 @@ _AVERAGED_STATS = ("obs_mean", "obs_var", "ret_mean", "ret_var")
 _MATCHING_SETTINGS = ("norm_obs", "norm_reward", "clip_obs", "epsilon")
 
 
-def _check_same_meaning(
+def check_same_meaning(
     runs: Sequence[Path], checkpoints: Sequence[Path], metas: Sequence[CheckpointMeta]
 ) -> None:
     """Refuse sources whose weights mean different things: another algorithm, robot or observation
@@ -98,10 +100,8 @@ def _mean_state_dict(
     return averaged
 
 
-def _mean_normalization(
-    stats: Sequence[dict[str, np.ndarray]], names: Sequence[Path]
-) -> dict[str, np.ndarray]:
-    """The first source's normalization with the averaged running means and variances."""
+def check_same_normalization(stats: Sequence[dict[str, np.ndarray]], names: Sequence[Path]) -> None:
+    """Refuse sources normalized with other settings (normalize: in the recipe) than the first."""
     first = stats[0]
     for entry, name in zip(stats[1:], names[1:], strict=True):
         for key in _MATCHING_SETTINGS:
@@ -110,7 +110,14 @@ def _mean_normalization(
                     f"{name} normalizes with {key}={entry[key]} where {names[0]} has {first[key]}; "
                     "the normalization settings (normalize:) must match"
                 )
-    merged = dict(first)
+
+
+def _mean_normalization(
+    stats: Sequence[dict[str, np.ndarray]], names: Sequence[Path]
+) -> dict[str, np.ndarray]:
+    """The first source's normalization with the averaged running means and variances."""
+    check_same_normalization(stats, names)
+    merged = dict(stats[0])
     for key in _AVERAGED_STATS:
         merged[key] = np.mean([entry[key] for entry in stats], axis=0)
     return merged
@@ -132,7 +139,7 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
     if len(distinct) < len(checkpoints):
         raise StairbotError("a checkpoint is named twice; give each once (the mean is unweighted)")
     metas = [read_meta(checkpoint) for checkpoint in checkpoints]
-    _check_same_meaning(runs, checkpoints, metas)
+    check_same_meaning(runs, checkpoints, metas)
 
     from stairbot.training.algorithms import algorithm_class
 
@@ -144,21 +151,52 @@ def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
 
     model = models[0]
     model.policy.load_state_dict(state)
+    return write_derived_run(
+        out,
+        model=model,
+        normalization=normalization,
+        checkpoints=checkpoints,
+        runs=runs,
+        meta=meta,
+        record_name=AVERAGE_FILE,
+        record=_record(checkpoints, runs, metas),
+    )
+
+
+def write_derived_run(
+    out: Path,
+    *,
+    model: Any,
+    normalization: dict[str, np.ndarray],
+    checkpoints: Sequence[Path],
+    runs: Sequence[Path],
+    meta: CheckpointMeta,
+    record_name: str,
+    record: dict[str, Any],
+    config_overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Write a policy made from other runs' checkpoints (an average, an ensemble) as the run directory
+    `out`: `best/` holds `model` and `normalization` with the first source's curriculum levels and
+    `meta`; `config.yaml` and `env.yaml` are the first source run's (the recipe with
+    `config_overrides`, a nested mapping, merged in), so commands and presets are what the benchmark
+    draws from; `record_name` holds `record`. Written to a temporary folder first and renamed, so a
+    failure leaves no half-written `out`."""
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     best = RunDir(tmp).best
     best.mkdir(parents=True)
     try:
-        # The first source's recipe and env: what `stairbot benchmark` draws commands from.
-        shutil.copyfile(RunDir(runs[0]).config, RunDir(tmp).config)
+        config = read_yaml(RunDir(runs[0]).config)
+        if config_overrides:
+            config = deep_merge(config, config_overrides)
+        RunDir(tmp).config.write_text(yaml.safe_dump(config, sort_keys=False))
         shutil.copyfile(RunDir(runs[0]).env_preset, RunDir(tmp).env_preset)
         (tmp / "command.txt").write_text(shlex.join(["stairbot", *sys.argv[1:]]) + "\n")
         (tmp / "versions.json").write_text(json.dumps(versions(), indent=2) + "\n")
         model.save(best / "model.zip")
         np.savez(best / "normalization.npz", **normalization)  # type: ignore[arg-type]
         shutil.copyfile(checkpoints[0] / "curriculum.json", best / "curriculum.json")
-        record = _record(checkpoints, runs, metas)
-        (tmp / AVERAGE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        (tmp / record_name).write_text(json.dumps(record, indent=2) + "\n")
         (best / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

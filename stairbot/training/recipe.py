@@ -70,6 +70,10 @@ class PPOConfig:
     # that drifted past the env's clip at 1, where PPO otherwise gets no gradient. 0: off.
     bound_loss_coef: float = 0.0
     action_bound: float = 1.0
+    # Fraction of the actor's displacement from the weights the run started from that is removed
+    # after every update (`training.anchor`): the fine-tuning's random walk becomes mean-reverting.
+    # 0: off; at most 0.5 (a larger pull undoes most of each update).
+    anchor_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
@@ -86,6 +90,7 @@ class PPOConfig:
         check_range("max_grad_norm", self.max_grad_norm, 0.0, 100.0, low_open=True)
         check_range("bound_loss_coef", self.bound_loss_coef, 0.0, 100.0)
         check_range("action_bound", self.action_bound, 0.0, 10.0, low_open=True)
+        check_range("anchor_decay", self.anchor_decay, 0.0, 0.5)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.running_mean_std import RunningMeanStd
@@ -34,6 +35,7 @@ from stairbot.envs.config import env_observation_layout
 from stairbot.errors import StairbotError
 from stairbot.robots.spec import load_robot_spec
 from stairbot.training.algorithms import algorithm_class, build_model
+from stairbot.training.anchor import AnchorPull, load_anchor, save_anchor
 from stairbot.training.callbacks import EpisodeRecorder, PeriodicCheckpoint, PeriodicEval, ProgressBar
 from stairbot.training.checkpoints import (
     CheckpointError,
@@ -191,6 +193,10 @@ class _Run:
         ]
         if recipe.critic_warmup_steps > 0:
             hooks.append(FreezeActor(recipe.critic_warmup_steps))
+        if recipe.algorithm is Algorithm.PPO and recipe.ppo.anchor_decay > 0:
+            assert isinstance(self.model, PPO)
+            anchor = load_anchor(self.run.path, self.model)
+            hooks.append(AnchorPull(anchor, recipe.ppo.anchor_decay))
         callbacks = CallbackList(hooks)
         with stop.installed():
             self.model.learn(remaining, callback=callbacks, reset_num_timesteps=False, tb_log_name="run")
@@ -300,6 +306,9 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
             shutil.rmtree(run.path)  # created just above (create_run_dir refuses a non-empty one)
             raise
         print(f"initialized from {init.source} ({init.num_timesteps} steps)")
+    if recipe.algorithm is Algorithm.PPO and recipe.ppo.anchor_decay > 0:
+        assert isinstance(model, PPO)
+        save_anchor(model, run.path)  # the actor as the run starts: what every update is pulled toward
     return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
 
 
