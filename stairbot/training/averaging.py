@@ -123,21 +123,28 @@ def _mean_normalization(
     return merged
 
 
-def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
-    """Write the mean of `sources` (run directories or checkpoints, at least two distinct) as the run
-    directory `out` (which must not exist yet) and return it. See the module docstring."""
+def resolve_sources(sources: Sequence[Path], out: Path, purpose: str) -> tuple[list[Path], list[Path]]:
+    """(checkpoints, their runs) for the sources of a derived run (`purpose`: "averaging", "an
+    ensemble"): at least two distinct checkpoints, each named once, and an `out` that does not exist."""
     if out.exists():
         raise StairbotError(
-            f"{out} already exists; averaging writes a new run directory, choose another --out"
+            f"{out} already exists; {purpose} writes a new run directory, choose another --out"
         )
-    resolved = [training_checkpoint(Path(source), "averaging") for source in sources]
+    resolved = [training_checkpoint(Path(source), purpose) for source in sources]
     checkpoints = [checkpoint for checkpoint, _ in resolved]
     runs = [run for _, run in resolved]
     distinct = {checkpoint.resolve() for checkpoint in checkpoints}
     if len(distinct) < 2:
-        raise StairbotError(f"averaging needs at least two distinct checkpoints, got {len(distinct)}")
+        raise StairbotError(f"{purpose} needs at least two distinct checkpoints, got {len(distinct)}")
     if len(distinct) < len(checkpoints):
-        raise StairbotError("a checkpoint is named twice; give each once (the mean is unweighted)")
+        raise StairbotError("a checkpoint is named twice; give each once (members are weighted equally)")
+    return checkpoints, runs
+
+
+def average_checkpoints(sources: Sequence[Path], out: Path) -> Path:
+    """Write the mean of `sources` (run directories or checkpoints, at least two distinct) as the run
+    directory `out` (which must not exist yet) and return it. See the module docstring."""
+    checkpoints, runs = resolve_sources(sources, out, "averaging")
     metas = [read_meta(checkpoint) for checkpoint in checkpoints]
     check_same_meaning(runs, checkpoints, metas)
 

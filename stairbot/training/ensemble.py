@@ -38,9 +38,13 @@ import numpy as np
 import torch
 
 from stairbot.errors import StairbotError
-from stairbot.training.averaging import check_same_meaning, check_same_normalization, write_derived_run
+from stairbot.training.averaging import (
+    check_same_meaning,
+    check_same_normalization,
+    resolve_sources,
+    write_derived_run,
+)
 from stairbot.training.checkpoints import load_model, load_normalization, read_meta
-from stairbot.training.policy import training_checkpoint
 from stairbot.training.run_dir import RunDir
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -158,19 +162,7 @@ def _widened_model(model: Any, widths: dict[str, list[int]]) -> Any:
 def ensemble_checkpoints(sources: Sequence[Path], out: Path) -> Path:
     """Write the ensemble of `sources` (PPO run directories or checkpoints, at least two distinct) as
     the run directory `out` (which must not exist yet) and return it. See the module docstring."""
-    if out.exists():
-        raise StairbotError(
-            f"{out} already exists; an ensemble writes a new run directory, choose another --out"
-        )
-    resolved = [training_checkpoint(Path(source), "an ensemble") for source in sources]
-    checkpoints = [checkpoint for checkpoint, _ in resolved]
-    runs = [run for _, run in resolved]
-    distinct = {checkpoint.resolve() for checkpoint in checkpoints}
-    if len(distinct) < len(checkpoints) or len(distinct) < 2:
-        raise StairbotError(
-            f"an ensemble needs at least two distinct checkpoints, each named once; got {len(checkpoints)} "
-            f"names for {len(distinct)} checkpoints"
-        )
+    checkpoints, runs = resolve_sources(sources, out, "an ensemble")
     metas = [read_meta(checkpoint) for checkpoint in checkpoints]
     if metas[0].algorithm != "ppo":
         raise StairbotError(

@@ -141,7 +141,7 @@ def test_refuses_what_cannot_be_joined(
     out = tmp_path / "ens"
     with pytest.raises(StairbotError, match="at least two distinct"):
         ensemble_checkpoints([first], out)
-    with pytest.raises(StairbotError, match="each named once"):
+    with pytest.raises(StairbotError, match="named twice"):
         ensemble_checkpoints([first, second, first], out)
     sac_first, sac_second = list_checkpoints(sac_run.path)[-2:]
     with pytest.raises(StairbotError, match="only PPO policies"):
