@@ -85,7 +85,7 @@ def _block_diagonal_tower(
         weights, biases = [], []
         for state, member_stats in zip(states, stats, strict=True):
             weight, bias = state[f"{tower}.{index}.weight"], state[f"{tower}.{index}.bias"]
-            if position == 0:
+            if position == 0 and bool(stats[0]["norm_obs"]):  # unnormalized members read raw x alike
                 weight, bias = _fold_normalization(weight, bias, stats[0], member_stats)
             weights.append(weight)
             biases.append(bias)

@@ -48,6 +48,7 @@ def _stats(seed: int) -> dict[str, np.ndarray]:
         "obs_var": rng.uniform(0.2, 5.0, OBS),
         "epsilon": np.array(1e-8),
         "clip_obs": np.array(10.0),
+        "norm_obs": np.array(True),
     }
 
 
@@ -82,6 +83,18 @@ def test_the_wide_network_computes_the_mean_of_its_members(widths: list[int]) ->
     torch.testing.assert_close(
         state["log_std"], torch.stack([m.state_dict()["log_std"] for m in members]).mean(dim=0)
     )
+
+
+def test_members_without_observation_normalization_are_joined_on_raw_observations() -> None:
+    members = [_policy([8, 6], seed) for seed in (1, 2)]
+    raw_stats = {"obs_mean": np.zeros(OBS), "obs_var": np.ones(OBS), "epsilon": np.array(0.0)}
+    stats = [{**_stats(seed), "norm_obs": np.array(False)} for seed in (11, 12)]
+    state, arch = ensemble_state_dict([m.state_dict() for m in members], stats, [Path("a"), Path("b")])
+    ensemble = _policy(arch["pi"], seed=0)
+    ensemble.load_state_dict(state)
+    raw = np.random.default_rng(6).normal(0.0, 1.0, (16, OBS))
+    expected = np.mean([_mean_and_value(m, raw_stats, raw) for m in members], axis=0)
+    np.testing.assert_allclose(_mean_and_value(ensemble, raw_stats, raw), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_members_of_different_depth_are_refused() -> None:
