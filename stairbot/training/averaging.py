@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from stairbot.config import deep_merge, read_yaml
+from stairbot.config import deep_merge, dump_yaml, read_yaml
 from stairbot.envs.config import load_env_config
 from stairbot.errors import StairbotError
 from stairbot.training.checkpoints import (
@@ -196,7 +195,7 @@ def write_derived_run(
         config = read_yaml(RunDir(runs[0]).config)
         if config_overrides:
             config = deep_merge(config, config_overrides)
-        RunDir(tmp).config.write_text(yaml.safe_dump(config, sort_keys=False))
+        dump_yaml(config, RunDir(tmp).config)
         shutil.copyfile(RunDir(runs[0]).env_preset, RunDir(tmp).env_preset)
         (tmp / "command.txt").write_text(shlex.join(["stairbot", *sys.argv[1:]]) + "\n")
         (tmp / "versions.json").write_text(json.dumps(versions(), indent=2) + "\n")

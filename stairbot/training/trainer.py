@@ -193,7 +193,7 @@ class _Run:
         ]
         if recipe.critic_warmup_steps > 0:
             hooks.append(FreezeActor(recipe.critic_warmup_steps))
-        if recipe.algorithm is Algorithm.PPO and recipe.ppo.anchor_decay > 0:
+        if _anchored(recipe):
             assert isinstance(self.model, PPO)
             anchor = load_anchor(self.run.path, self.model)
             hooks.append(AnchorPull(anchor, recipe.ppo.anchor_decay))
@@ -206,6 +206,11 @@ class _Run:
                 self.model.logger.dump(self.model.num_timesteps)
         self.env.close()
         return TrainResult(self.run.path, self.model.num_timesteps, stop.requested, last)
+
+
+def _anchored(recipe: Recipe) -> bool:
+    """Whether the run pulls its actor back toward its start after each update (`ppo.anchor_decay`)."""
+    return recipe.algorithm is Algorithm.PPO and recipe.ppo.anchor_decay > 0
 
 
 def eval_directions(recipe: Recipe) -> list[str]:
@@ -306,7 +311,7 @@ def train(recipe: Recipe, run_path: Path) -> TrainResult:
             shutil.rmtree(run.path)  # created just above (create_run_dir refuses a non-empty one)
             raise
         print(f"initialized from {init.source} ({init.num_timesteps} steps)")
-    if recipe.algorithm is Algorithm.PPO and recipe.ppo.anchor_decay > 0:
+    if _anchored(recipe):
         assert isinstance(model, PPO)
         save_anchor(model, run.path)  # the actor as the run starts: what every update is pulled toward
     return _Run(run, recipe, model, env).learn(recipe.total_timesteps, best_key=None)
