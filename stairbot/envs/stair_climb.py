@@ -390,7 +390,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             and (rng.uniform() < curriculum.replay_fraction)
         )
         if self._replay:
-            played = float(rng.uniform(0.0, level or 0.0))
+            top = level or 0.0
+            played = float(rng.uniform(min(curriculum.replay_min_difficulty, top), top))
         riser_m = (
             cfg.stairs.riser_m if played is None else riser_for_difficulty(played, cfg.curriculum.max_riser_m)
         )

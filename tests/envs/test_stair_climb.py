@@ -427,6 +427,21 @@ def test_replay_episodes_play_easier_levels_and_leave_the_level_alone() -> None:
     mixed.close()
 
 
+
+def test_replays_draw_from_their_floor_up_to_the_level() -> None:
+    curriculum = {"curriculum.adaptive": True, "curriculum.replay_fraction": 1.0}
+    floored = {**curriculum, "curriculum.difficulty": 0.8, "curriculum.replay_min_difficulty": 0.6}
+    env = StairClimbEnv(overrides=floored)
+    risers = [env.reset(seed=seed)[1]["riser_m"] for seed in range(12)]
+    env.close()
+    assert all(0.12 - 1e-9 <= riser <= 0.16 + 1e-9 for riser in risers)  # 0.6 and 0.8 x 0.20 m
+    assert len(set(risers)) == len(risers)
+    below = StairClimbEnv(overrides={**floored, "curriculum.difficulty": 0.4})
+    assert below.reset(seed=0)[1]["riser_m"] == pytest.approx(0.08)  # level under the floor: its own
+    below.close()
+    with pytest.raises(ConfigError, match="replay_min_difficulty"):
+        StairClimbEnv(overrides={**curriculum, "curriculum.replay_min_difficulty": 1.5})
+
 def _climb_at_once(env: StairClimbEnv) -> None:
     """Put the robot on the top landing so that its episode ends in success, all risers crossed."""
     flight = env.flight
