@@ -427,7 +427,6 @@ def test_replay_episodes_play_easier_levels_and_leave_the_level_alone() -> None:
     mixed.close()
 
 
-
 def test_replays_draw_from_their_floor_up_to_the_level() -> None:
     curriculum = {"curriculum.adaptive": True, "curriculum.replay_fraction": 1.0}
     floored = {**curriculum, "curriculum.difficulty": 0.8, "curriculum.replay_min_difficulty": 0.6}
@@ -441,6 +440,7 @@ def test_replays_draw_from_their_floor_up_to_the_level() -> None:
     below.close()
     with pytest.raises(ConfigError, match="replay_min_difficulty"):
         StairClimbEnv(overrides={**curriculum, "curriculum.replay_min_difficulty": 1.5})
+
 
 def _climb_at_once(env: StairClimbEnv) -> None:
     """Put the robot on the top landing so that its episode ends in success, all risers crossed."""
