@@ -79,6 +79,11 @@ class RandomizationConfig:
     # noise-free episodes: trained only with noise always on, a policy stood still at the top of
     # clean stairs (20 % of clean descents at 0.125 m; 100 % of the same seeds with the noise).
     obs_noise_scale: Range = (1.0, 1.0)
+    # Share of episodes that draw the robot and ground from the ranges above; the others run the
+    # nominal robot and ground (no latency, no pushes), only the observation noise still drawn.
+    # Fine-tuned only on randomized robots, a policy that climbed clean 0.12 m flights in 31 of 40
+    # episodes kept 8 after 1M steps (runs/rr496): the nominal robot must stay in the mix.
+    episode_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.ground_friction is not None:
@@ -101,6 +106,7 @@ class RandomizationConfig:
         for name, half_width in self.obs_noise.items():
             check_range(f"obs_noise.{name}", half_width, 0.0, 10.0, unit="(scaled units)")
         check_interval("obs_noise_scale", self.obs_noise_scale, 0.0, 10.0)
+        check_range("episode_fraction", self.episode_fraction, 0.0, 1.0)
 
     @property
     def pushes(self) -> bool:
@@ -128,6 +134,7 @@ class RandomizationSample:
     first_push_s: float  # time of the episode's first push (the later ones are drawn as they come)
     physics_dt_s: float
     obs_noise_scale: float = 1.0  # x every observation noise half-width this episode
+    randomized: bool = True  # False: the nominal robot and ground (`episode_fraction`), no pushes
 
     @property
     def obs_latency_substeps(self) -> int:
@@ -157,6 +164,7 @@ class RandomizationSample:
             "action_latency_substeps": self.action_latency_substeps,
             "first_push_s": self.first_push_s,
             "obs_noise_scale": self.obs_noise_scale,
+            "randomized": self.randomized,
         }
 
 
@@ -174,14 +182,26 @@ def sample(
 ) -> RandomizationSample:
     """Draw one episode's parameters from `rng`, always in the same order (one uniform draw each).
 
+    With `episode_fraction` below 1 a first uniform draw decides whether the episode is randomized;
+    one that is not gets the nominal values (`nominal_sample`) with only `obs_noise_scale` drawn.
     `obs_noise_scale` is drawn last and only when its range is not a point, so presets that do not
-    randomize it consume the same random numbers as before the key existed (their seeded episodes,
-    and the committed benchmark reports, stay the same).
+    randomize it (or the episode share) consume the same random numbers as before the keys existed
+    (their seeded episodes, and the committed benchmark reports, stay the same).
     """
 
     def draw(value: Range) -> float:
         return float(rng.uniform(value[0], value[1]))
 
+    def draw_noise_scale() -> float:
+        low, high = config.obs_noise_scale
+        return draw(config.obs_noise_scale) if low < high else low
+
+    if config.episode_fraction < 1.0 and rng.uniform() >= config.episode_fraction:
+        return nominal_sample(
+            nominal_ground_friction=nominal_ground_friction,
+            physics_dt_s=physics_dt_s,
+            obs_noise_scale=draw_noise_scale(),
+        )
     friction = config.ground_friction or (nominal_ground_friction, nominal_ground_friction)
     return RandomizationSample(
         ground_friction=draw(friction),
@@ -203,11 +223,32 @@ def sample(
         action_latency_s=draw(config.action_latency_s),
         first_push_s=draw(config.push_interval_s),
         physics_dt_s=physics_dt_s,
-        obs_noise_scale=(
-            draw(config.obs_noise_scale)
-            if config.obs_noise_scale[0] < config.obs_noise_scale[1]
-            else config.obs_noise_scale[0]
-        ),
+        obs_noise_scale=draw_noise_scale(),
+    )
+
+
+def nominal_sample(
+    *, nominal_ground_friction: float, physics_dt_s: float, obs_noise_scale: float = 1.0
+) -> RandomizationSample:
+    """The nominal robot and ground as a sample: every scale 1, every offset and latency 0, no push."""
+    return RandomizationSample(
+        ground_friction=nominal_ground_friction,
+        foot_friction_scale=1.0,
+        restitution=0.0,
+        payload_kg=0.0,
+        com_offset_m=(0.0, 0.0, 0.0),
+        link_mass_scale=1.0,
+        motor_strength_scale=1.0,
+        kp_scale=1.0,
+        kd_scale=1.0,
+        joint_friction_nm=0.0,
+        joint_damping_nms_per_rad=0.0,
+        obs_latency_s=0.0,
+        action_latency_s=0.0,
+        first_push_s=math.inf,
+        physics_dt_s=physics_dt_s,
+        obs_noise_scale=obs_noise_scale,
+        randomized=False,
     )
 
 

@@ -71,7 +71,7 @@ class Randomizer:
         self._snapshot_substep = decimation - remainder if remainder else None
         self._states = collections.deque(maxlen=steps_back + 1)
         self._time_s = 0.0
-        self._next_push_s = drawn.first_push_s if self.config.pushes else math.inf
+        self._next_push_s = drawn.first_push_s if self.config.pushes and drawn.randomized else math.inf
         self.last_push_mps = None
         return drawn
 

@@ -86,6 +86,34 @@ def test_enabled_at_nominal_point_ranges_gives_the_clean_trajectory(clean: Stair
         nominal.close()
 
 
+def test_episode_fraction_zero_runs_the_nominal_robot_under_wide_ranges(clean: StairClimbEnv) -> None:
+    pushes = {"randomization.push_interval_s": [0.02, 0.02], "randomization.push_vel_mps": [0.5, 0.5]}
+    never = StairClimbEnv(overrides={**ALL_ON, **pushes, "randomization.episode_fraction": 0.0})
+    try:
+        _, info = never.reset(seed=5)
+        assert info["randomization"]["randomized"] is False
+        assert info["randomization"]["payload_kg"] == 0.0 and info["randomization"]["first_push_s"] == np.inf
+        # (Not the clean env's trajectory: the share's own draw shifts the spawn jitter after it.)
+        never.step(np.zeros(12, np.float32))
+        assert never._randomizer.last_push_mps is None  # type: ignore[union-attr]
+        assert dynamics(never) == dynamics(clean)
+    finally:
+        never.close()
+
+
+def test_episode_fraction_mixes_randomized_and_nominal_episodes() -> None:
+    env = StairClimbEnv(overrides={**ALL_ON, "randomization.episode_fraction": 0.5})
+    try:
+        draws = [env.reset(seed=seed)[1]["randomization"] for seed in range(40)]
+    finally:
+        env.close()
+    nominal = [d for d in draws if not d["randomized"]]
+    randomized = [d for d in draws if d["randomized"]]
+    assert 10 <= len(nominal) <= 30  # binomial(40, 0.5): outside this with p < 0.002
+    assert all(d["payload_kg"] == 0.0 and d["kp_scale"] == 1.0 and d["obs_latency_s"] == 0.0 for d in nominal)
+    assert all(d["payload_kg"] != 0.0 and d["kp_scale"] != 1.0 for d in randomized)
+
+
 def test_samples_are_in_reset_info_differ_across_seeds_and_replay_for_the_same_seed() -> None:
     env, twin = StairClimbEnv(overrides=ALL_ON), StairClimbEnv(overrides=ALL_ON)
     try:
@@ -348,6 +376,10 @@ def test_a_point_obs_noise_scale_draws_no_random_number() -> None:
         (
             {"randomization.obs_noise_scale": [-0.5, 1.0]},
             r"randomization\.obs_noise_scale\[0\] must be in \[0, 10\]",
+        ),
+        (
+            {"randomization.episode_fraction": 1.5},
+            r"randomization\.episode_fraction must be in \[0, 1\]",
         ),
         (
             {"actuator.motor_time_constant_s": -0.01},
