@@ -45,6 +45,11 @@ def check_interval(key: str, value: Range, low: float, high: float, unit: str = 
     check_range(f"{key}[1]", hi, lo, high, unit=f"{suffix}(a range [low, high] needs low <= high)")
 
 
+SWITCH_KEYS = ("enabled", "episode_fraction")
+"""`RandomizationConfig` keys that say whether and how often to randomize, not what: every other key
+is a physical factor (`stairbot.sensitivity.FACTORS` groups them)."""
+
+
 @dataclass(frozen=True)
 class RandomizationConfig:
     """What to randomize and over which uniform ranges; sampled once per episode, at reset.

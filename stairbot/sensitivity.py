@@ -42,7 +42,7 @@ FACTORS: dict[str, tuple[str, ...]] = {
     "pushes": ("push_interval_s", "push_vel_mps"),
     "obs_noise": ("obs_noise", "obs_noise_scale"),
 }
-"""Factor name -> the `randomization:` keys it turns on together (every key but `enabled`)."""
+"""Factor name -> the `randomization:` keys it turns on together (every key but `SWITCH_KEYS`)."""
 STAIR_JITTER = "stair_jitter"
 """The factor of the preset's `stairs.riser_jitter_m` / `stairs.tread_jitter_m`."""
 WHOLE_PRESET = "all"

@@ -59,3 +59,21 @@ def test_conditions_set_the_regular_fraction_not_the_training_env() -> None:
         condition = {**trained, **direction_condition("stairs_up_randomized", "up", randomized)}
         config, _ = _config_after_reset("stairs_up_randomized", condition)
         assert config.stairs.regular_fraction == 0.0
+
+
+def test_a_randomized_condition_randomizes_every_episode_whatever_the_training_mix(tmp_path: Path) -> None:
+    """A policy trained with `randomization.episode_fraction` 0.5 is measured on randomized robots
+    only: the condition's `randomization:` section replaces the training's, mix included."""
+    preset = tmp_path / "mixed.yaml"
+    preset.write_text("extends: stairs_up_randomized\nrandomization:\n  episode_fraction: 0.5\n")
+    as_trained, _ = _config_after_reset(str(preset), {})
+    assert as_trained.randomization.episode_fraction == 0.5
+    condition = direction_condition(str(preset), "up", True)
+    config, _ = _config_after_reset(str(preset), condition)
+    assert config.randomization.enabled is True and config.randomization.episode_fraction == 1.0
+    env = policy_env(str(preset), max_steps=2, condition=condition)
+    try:
+        randomized = [env.reset(seed=seed)[1]["randomization"]["randomized"] for seed in range(12)]
+    finally:
+        env.close()
+    assert all(randomized)

@@ -11,7 +11,7 @@ import pytest
 
 from stairbot.cli import main
 from stairbot.errors import ConfigError
-from stairbot.randomization import RandomizationConfig
+from stairbot.randomization import SWITCH_KEYS, RandomizationConfig
 from stairbot.sensitivity import FACTORS, STAIR_JITTER, factor_settings
 
 SHOVE = """\
@@ -27,7 +27,7 @@ stairs:
 
 
 def test_every_randomization_key_belongs_to_exactly_one_factor() -> None:
-    keys = [f.name for f in dataclasses.fields(RandomizationConfig) if f.name != "enabled"]
+    keys = [f.name for f in dataclasses.fields(RandomizationConfig) if f.name not in SWITCH_KEYS]
     grouped = [k for factor_keys in FACTORS.values() for k in factor_keys]
     assert sorted(grouped) == sorted(keys)
 
