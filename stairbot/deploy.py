@@ -119,6 +119,9 @@ class BundleMetadata:
         scan_x_points_m, scan_y_points_m: the height-scan grid in the base yaw frame (x forward,
             y left), x-major order; None when the policy has no height scan.
         heading_gain_per_s, max_yaw_rate_radps: the heading controller that sets the yaw-rate command.
+        centreline_gain_rad_per_m, max_centreline_heading_rad: its turn back toward the centre line
+            of the flight (`CommandConfig.heading_target_rad`; 0.0 and 0.3 in bundles written
+            before it existed, when training steered to face the stairs only).
         forward_speed_mps: (low, high) forward speed commands seen in training.
         input_name, output_name: tensor names of policy.onnx.
         golden_atol_rad: the absolute error a runtime must meet on the golden vectors.
@@ -158,6 +161,8 @@ class BundleMetadata:
     gait_frequency_hz: float | None = None
     gait_calf_swing_rad: float | None = None
     gait_stride_rad: float = 0.0
+    centreline_gain_rad_per_m: float = 0.0
+    max_centreline_heading_rad: float = 0.3
     history_steps: int = 0
 
     @property
@@ -203,6 +208,7 @@ class BundleMetadata:
             if scan is not None and scan.get("order", "x-major") != "x-major":
                 raise BundleError(f"{METADATA_FILE}: height_scan order {scan['order']!r} is not x-major")
             speeds = _key(raw, "observation.command.forward_speed_mps")
+            command = _key(raw, "observation.command")  # the centre-line keys are newer than the rest
             gait = _key(raw, "action").get("gait")  # absent in bundles without the gait prior
             history = _key(raw, "observation").get("history")  # absent in bundles without one
             if history is not None and list(history.get("frame_terms", [])) != list(HISTORY_FRAME_TERMS):
@@ -235,6 +241,8 @@ class BundleMetadata:
                 scan_y_points_m=None if scan is None else tuple(float(y) for y in scan["y_points_m"]),
                 heading_gain_per_s=float(_key(raw, "observation.command.heading_gain_per_s")),
                 max_yaw_rate_radps=float(_key(raw, "observation.command.max_yaw_rate_radps")),
+                centreline_gain_rad_per_m=float(command.get("centreline_gain_rad_per_m", 0.0)),
+                max_centreline_heading_rad=float(command.get("max_centreline_heading_rad", 0.3)),
                 forward_speed_mps=(float(speeds[0]), float(speeds[1])),
                 input_name=str(_key(raw, "io.input.name")),
                 output_name=str(_key(raw, "io.output.name")),
@@ -1045,15 +1053,28 @@ class ObservationBuilder:
 
     # ---- commands and scan points ----
 
-    def yaw_rate_command(self, yaw_rad: float, target_yaw_rad: float = 0.0) -> float:
+    def yaw_rate_command(
+        self, yaw_rad: float, target_yaw_rad: float = 0.0, lateral_offset_m: float = 0.0
+    ) -> float:
         """Yaw-rate command, rad/s, that turns the base toward `target_yaw_rad` as in training:
         clip(heading_gain_per_s * wrap(target - yaw), +-max_yaw_rate_radps). The env steers to 0
-        (facing the stairs, +x) every step; on a robot use the stairs' direction in your yaw frame."""
+        (facing the stairs, +x) every step; on a robot use the stairs' direction in your yaw frame.
+        A bundle trained with a centre-line gain also turns back toward the flight's centre line:
+        give the base's offset from it, m, left (+) of it seen from the bottom of the flight."""
         meta = self.metadata
-        rate = meta.heading_gain_per_s * wrap_angle(target_yaw_rad - yaw_rad)
+        target = target_yaw_rad + self.centreline_heading_rad(lateral_offset_m)
+        rate = meta.heading_gain_per_s * wrap_angle(target - yaw_rad)
         if not math.isfinite(rate):
             return math.nan  # an unknown heading stays unknown: act() answers it with the stand pose
         return min(meta.max_yaw_rate_radps, max(-meta.max_yaw_rate_radps, rate))
+
+    def centreline_heading_rad(self, lateral_offset_m: float) -> float:
+        """The heading offset, rad, that turns a base `lateral_offset_m` m left (+) of the centre line
+        back toward it: -clip(gain * offset, +-max), as `CommandConfig.heading_target_rad` in training
+        (0 for a bundle trained without it)."""
+        meta = self.metadata
+        cap = meta.max_centreline_heading_rad
+        return -min(cap, max(-cap, meta.centreline_gain_rad_per_m * lateral_offset_m))
 
     def command(
         self,
@@ -1061,12 +1082,12 @@ class ObservationBuilder:
         yaw_rad: float,
         target_yaw_rad: float = 0.0,
         lateral_speed_mps: float = 0.0,
+        lateral_offset_m: float = 0.0,
     ) -> F64:
         """The command term (vx m/s, vy m/s, yaw rate rad/s) with the heading controller's yaw rate.
         Training sampled vx in `metadata.forward_speed_mps` and vy = 0."""
-        return np.array(
-            [forward_speed_mps, lateral_speed_mps, self.yaw_rate_command(yaw_rad, target_yaw_rad)]
-        )
+        yaw_rate = self.yaw_rate_command(yaw_rad, target_yaw_rad, lateral_offset_m)
+        return np.array([forward_speed_mps, lateral_speed_mps, yaw_rate])
 
     def scan_points_xy_m(self, base_xy_m: ArrayLike, yaw_rad: float) -> F64:
         """(P, 2) world xy of the height-scan points for a base at `base_xy_m` (2,) with heading

@@ -44,6 +44,8 @@ class StepContext:
         base_x_m, prev_base_x_m: base x after and before the step.
         base_lin_vel_mps: (3,) base linear velocity, world frame.
         base_yaw_rad: heading of the base; 0 faces the stairs (+x).
+        heading_target_rad: the heading the yaw-rate command steers to (0, or toward the flight's
+            centre line: `CommandConfig.heading_target_rad`). Default: facing the stairs.
         base_ang_vel_body_radps: (3,) base angular velocity, base frame.
         projected_gravity: (3,) gravity direction in the base frame.
         command: (3,) commanded (vx m/s, vy m/s, yaw rate rad/s).
@@ -99,6 +101,7 @@ class StepContext:
     foot_edge_distance_fn: Callable[[], FloatArray] = lambda: np.array([math.inf])  # broadcasts
     front_feet: NDArray[np.bool_] | None = None
     base_clearance_margin_m: float = BASE_CLEARANCE_MARGIN_M
+    heading_target_rad: float = 0.0
 
     @cached_property
     def foot_velocities_mps(self) -> FloatArray:
@@ -148,8 +151,10 @@ def lateral_vel_l2(ctx: StepContext) -> float:
 
 
 def heading_l2(ctx: StepContext) -> float:
-    """Heading away from facing the stairs, squared, rad^2."""
-    return ctx.base_yaw_rad * ctx.base_yaw_rad
+    """Heading away from the one the command steers to, squared, rad^2: a policy paid for facing the
+    stairs would fight the command's turns back to the centre line."""
+    error = ctx.base_yaw_rad - ctx.heading_target_rad
+    return error * error
 
 
 def alive(ctx: StepContext) -> float:

@@ -126,15 +126,29 @@ def history_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
 
 
 @pytest.fixture(scope="module")
+def centreline_exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """The same tiny run steered back toward the flight's centre line (a steep gain, so the spawn's
+    few cm off it turn the command visibly)."""
+    return _train_and_export(
+        tmp_path_factory.mktemp("deploy-centreline"), "env.command.centreline_gain_rad_per_m=2.0"
+    )
+
+
+@pytest.fixture(scope="module")
 def policy(exported: Exported) -> BundlePolicy:
     return load_bundle(exported.bundle)
 
 
-@pytest.fixture(params=["joint_targets", "gait_prior", "history"])
+@pytest.fixture(params=["joint_targets", "gait_prior", "history", "centreline"])
 def action_space(request: pytest.FixtureRequest) -> tuple[Exported, BundlePolicy]:
     """Each kind of bundle in turn: the plain one, one trained with the gait prior, one that
-    observes its previous observations."""
-    fixture = {"joint_targets": "exported", "gait_prior": "gait_exported", "history": "history_exported"}
+    observes its previous observations, one whose command steers toward the centre line."""
+    fixture = {
+        "joint_targets": "exported",
+        "gait_prior": "gait_exported",
+        "history": "history_exported",
+        "centreline": "centreline_exported",
+    }
     exported: Exported = request.getfixturevalue(fixture[request.param])
     return exported, load_bundle(exported.bundle)
 
@@ -377,7 +391,8 @@ def _build(builder: ObservationBuilder, env: gym.Env, forward_speed_mps: float) 
     points = builder.scan_points_xy_m(base[:2], yaw)
     return builder.build(
         **signals,
-        command=builder.command(forward_speed_mps, yaw_rad=yaw),
+        # The flight is centred on y = 0: the base's y is its offset from the centre line.
+        command=builder.command(forward_speed_mps, yaw_rad=yaw, lateral_offset_m=float(base[1])),
         scan_heights_m=_terrain_heights(env, points) - base[2],
     )
 
@@ -439,6 +454,19 @@ def test_observation_builder_validates_inputs(policy: BundlePolicy) -> None:
     assert builder.yaw_rate_command(0.2) == pytest.approx(-0.2)
     assert builder.yaw_rate_command(3.0) == -1.0
     assert builder.yaw_rate_command(3.0, target_yaw_rad=-3.0) == pytest.approx(2 * math.pi - 6.0)
+    # a bundle trained without the centre-line gain ignores the offset
+    assert builder.yaw_rate_command(0.0, lateral_offset_m=0.5) == 0.0
+
+
+def test_a_centreline_bundle_turns_back_toward_the_middle(centreline_exported: Exported) -> None:
+    policy = load_bundle(centreline_exported.bundle)
+    meta = policy.metadata
+    assert meta.centreline_gain_rad_per_m == 2.0 and meta.max_centreline_heading_rad == 0.3
+    builder = policy.observation_builder()
+    assert builder.centreline_heading_rad(0.1) == pytest.approx(-0.2)  # 0.1 m left: turn right
+    assert builder.centreline_heading_rad(-1.0) == pytest.approx(0.3)  # capped
+    assert builder.yaw_rate_command(0.0, lateral_offset_m=0.1) == pytest.approx(-0.2)
+    assert builder.yaw_rate_command(-0.2, lateral_offset_m=0.1) == pytest.approx(0.0)  # on target
 
 
 def test_observation_history_carries_a_bad_frame_for_its_length_then_forgets_it(

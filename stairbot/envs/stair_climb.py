@@ -85,7 +85,8 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
     Terms (see `stairbot.rewards` for each formula): `forward_progress` (dx/dt capped at the command,
     m/s), `forward_overspeed_l2` (max(0, vx - vx_cmd)^2), `forward_vel_exp` (exp(-(vx - vx_cmd)^2 /
     0.25)), `new_steps` (risers newly crossed beyond the best so far), `lateral_vel_l2` (vy^2),
-    `heading_l2` (yaw^2), `alive` (1), `orientation_l2` (gx^2 + gy^2), `orientation_to_slope_l2`
+    `heading_l2` ((yaw - the command's heading target)^2), `alive` (1), `orientation_l2` (gx^2 +
+    gy^2), `orientation_to_slope_l2`
     (gy^2 + (gx + sin a)^2, a = the flight's slope under the base, `Flight.pitch_at`),
     `base_clearance_deficit` (m the trunk's lowest edge is below
     `reward_params.base_clearance_margin_m`, 5 cm by default, above the stairs under it),
@@ -506,6 +507,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             prev_base_x_m=prev_x,
             base_lin_vel_mps=state.base_lin_vel_mps,
             base_yaw_rad=state.yaw_rad,
+            heading_target_rad=self.config.command.heading_target_rad(float(state.base_pos_m[1])),
             base_ang_vel_body_radps=state.base_ang_vel_body_radps,
             projected_gravity=state.projected_gravity,
             command=self._command,
@@ -590,9 +592,11 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
         }
 
     def _steer(self, state: RobotState) -> None:
-        """Set the yaw-rate command that turns the robot back to facing the stairs."""
+        """Set the yaw-rate command that turns the robot back to facing the stairs (and, with
+        `command.centreline_gain_rad_per_m`, toward the flight's centre line)."""
         cmd = self.config.command
-        yaw_rate = -cmd.heading_gain_per_s * state.yaw_rad
+        target_rad = cmd.heading_target_rad(float(state.base_pos_m[1]))
+        yaw_rate = cmd.heading_gain_per_s * (target_rad - state.yaw_rad)
         self._command[2] = min(cmd.max_yaw_rate_radps, max(-cmd.max_yaw_rate_radps, yaw_rate))
 
     def _observation(self, state: RobotState) -> NDArray[np.float32]:

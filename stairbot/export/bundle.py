@@ -247,6 +247,8 @@ def bundle_metadata(
             "command": {
                 "heading_gain_per_s": env.command.heading_gain_per_s,
                 "max_yaw_rate_radps": env.command.max_yaw_rate_radps,
+                "centreline_gain_rad_per_m": env.command.centreline_gain_rad_per_m,
+                "max_centreline_heading_rad": env.command.max_centreline_heading_rad,
                 "forward_speed_mps": list(env.command.forward_speed_mps),
             },
         },

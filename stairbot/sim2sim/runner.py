@@ -317,7 +317,7 @@ def run_episode(
             gyro_radps=gyro,
             joint_pos_rad=q,
             joint_vel_radps=qd,
-            command=builder.command(setup.forward_speed_mps, yaw_rad=yaw),
+            command=builder.command(setup.forward_speed_mps, yaw_rad=yaw, lateral_offset_m=float(pos[1])),
             scan_heights_m=scan,
         )
         command = policy.pd_command(policy.act(observation))

@@ -550,6 +550,31 @@ def test_yaw_rate_command_steers_back_to_the_stairs() -> None:
     env.close()
 
 
+def test_centreline_gain_steers_back_toward_the_middle_of_the_flight() -> None:
+    """With `command.centreline_gain_rad_per_m` the heading target turns toward y = 0, capped at
+    `max_centreline_heading_rad`, and heading_l2 charges the error from that target, not the yaw."""
+    env = StairClimbEnv(overrides={"command.centreline_gain_rad_per_m": 1.0})
+    env.reset(seed=0)
+    client = env.world.client
+    facing_stairs = client.getQuaternionFromEuler((0.0, 0.0, 0.0))
+    for offset_m, target_rad in ((0.2, -0.2), (0.8, -0.3), (-0.1, 0.1)):
+        position = env.world.read_state().base_pos_m.copy()
+        position[1] = offset_m
+        client.resetBasePositionAndOrientation(env.world.robot_id, position.tolist(), facing_stairs)
+        obs, _, _, _, info = env.step(np.zeros(12, np.float32))
+        state = env.world.read_state()
+        target = -min(0.3, max(-0.3, float(state.base_pos_m[1])))
+        assert target == pytest.approx(target_rad, abs=0.02)
+        yaw_rate = obs[env.obs_layout.slice("command")][2]
+        assert yaw_rate == pytest.approx(target - state.yaw_rad, abs=1e-6)
+        assert np.sign(yaw_rate) == np.sign(target_rad)  # turns toward the centre line
+        heading = info["reward_terms"]["heading_l2"]
+        assert heading == pytest.approx(env.config.rewards["heading_l2"] * (state.yaw_rad - target) ** 2)
+    env.close()
+    with pytest.raises(ConfigError, match=r"centreline_gain_rad_per_m must be in \[0, 10\]"):
+        StairClimbEnv(overrides={"command.centreline_gain_rad_per_m": -1.0})
+
+
 def test_orientation_to_slope_pays_for_a_level_base_on_the_stairs_not_a_pitched_one() -> None:
     """orientation_to_slope_l2 measures the pitch against the flight's slope (orientation_l2 against
     gravity): mid-flight, a level base costs sin^2 of the slope and a base pitched with it ~0."""
