@@ -138,15 +138,15 @@ class CommandConfig:
         check_range("max_yaw_rate_radps", self.max_yaw_rate_radps, 0.0, 5.0, unit="rad/s")
         check_range("centreline_gain_rad_per_m", self.centreline_gain_rad_per_m, 0.0, 10.0, unit="rad/m")
         check_range("max_centreline_heading_rad", self.max_centreline_heading_rad, 0.0, 1.0, unit="rad")
+        low, high = self.forward_speed_mps
+        check_range("forward_speed_mps[0]", low, 0.0, MAX_FORWARD_SPEED_MPS, unit="m/s")
+        check_range("forward_speed_mps[1]", high, low, MAX_FORWARD_SPEED_MPS, unit="m/s (and >= the low end)")
 
     def heading_target_rad(self, lateral_offset_m: float) -> float:
         """Yaw (rad, 0 = facing the stairs) the command steers to with the base `lateral_offset_m` m
         left (+) or right (-) of the flight's centre line."""
         cap = self.max_centreline_heading_rad
         return -min(cap, max(-cap, self.centreline_gain_rad_per_m * lateral_offset_m))
-        low, high = self.forward_speed_mps
-        check_range("forward_speed_mps[0]", low, 0.0, MAX_FORWARD_SPEED_MPS, unit="m/s")
-        check_range("forward_speed_mps[1]", high, low, MAX_FORWARD_SPEED_MPS, unit="m/s (and >= the low end)")
 
 
 class HeightSource(str, enum.Enum):
