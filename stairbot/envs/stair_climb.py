@@ -478,7 +478,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             torques, state, obs_state = self._randomizer.step(q_target, self._state)
             self.last_torques = torques
             self._state = state
-        self._steer(state)
+        heading_target_rad = self._steer(state)
         contacts = world.contacts()
 
         # Episode state every term may need, updated whether a term uses it or not.
@@ -507,7 +507,7 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             prev_base_x_m=prev_x,
             base_lin_vel_mps=state.base_lin_vel_mps,
             base_yaw_rad=state.yaw_rad,
-            heading_target_rad=self.config.command.heading_target_rad(float(state.base_pos_m[1])),
+            heading_target_rad=heading_target_rad,
             base_ang_vel_body_radps=state.base_ang_vel_body_radps,
             projected_gravity=state.projected_gravity,
             command=self._command,
@@ -591,13 +591,15 @@ class StairClimbEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]], EzPickle)
             "hip_abduction_rms_rad": float(np.sqrt(np.mean(np.square(hips)))),
         }
 
-    def _steer(self, state: RobotState) -> None:
+    def _steer(self, state: RobotState) -> float:
         """Set the yaw-rate command that turns the robot back to facing the stairs (and, with
-        `command.centreline_gain_rad_per_m`, toward the flight's centre line)."""
+        `command.centreline_gain_rad_per_m`, toward the flight's centre line); return the heading
+        target it steers to, rad (`heading_l2` charges the error from it)."""
         cmd = self.config.command
         target_rad = cmd.heading_target_rad(float(state.base_pos_m[1]))
         yaw_rate = cmd.heading_gain_per_s * (target_rad - state.yaw_rad)
         self._command[2] = min(cmd.max_yaw_rate_radps, max(-cmd.max_yaw_rate_radps, yaw_rate))
+        return target_rad
 
     def _observation(self, state: RobotState) -> NDArray[np.float32]:
         raw = {
