@@ -8,6 +8,8 @@ stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot average SOURCE SOURCE ... --out RUN_DIR
 stairbot ensemble SOURCE SOURCE ... --out RUN_DIR
+stairbot distill STUDENT --teacher POLICY [--randomized-teacher POLICY] --out RUN_DIR [--iterations N]
+                 [--steps N] [--epochs N] [--batch-size N] [--learning-rate LR] [--seed S]
 stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--gae-lambda L...] [--json FILE]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
 stairbot bench train [--recipe R] [--rollouts N] [--n-envs K ...] [--repeats R]
@@ -762,6 +764,29 @@ def _average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from stairbot.training.distill import DISTILL_FILE, DistillSettings, distill
+
+    settings = DistillSettings(
+        iterations=args.iterations,
+        steps_per_iteration=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
+    out = distill(
+        Path(args.student),
+        args.teacher,
+        Path(args.out),
+        randomized_teacher=args.randomized_teacher,
+        settings=settings,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(f"wrote {out}: the distilled student (sources and iterations in {out / DISTILL_FILE})")
+    return 0
+
+
 def _ensemble(args: argparse.Namespace) -> int:
     from stairbot.training.ensemble import ENSEMBLE_FILE, ensemble_checkpoints
 
@@ -847,6 +872,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ensemble.add_argument("--out", required=True, help="run directory to create")
     ensemble.set_defaults(func=_ensemble)
+
+    distillation = sub.add_parser(
+        "distill",
+        help="teacher-student distillation (DAgger): fit a PPO checkpoint's actor to other policies' "
+        "actions on the states it visits itself, written as a new run directory",
+    )
+    distillation.add_argument(
+        "student", help="PPO run directory (its best) or checkpoint: the start, and the env it runs in"
+    )
+    distillation.add_argument(
+        "--teacher",
+        required=True,
+        help="POLICY (run, checkpoint, bundle, pretrained) that labels every episode",
+    )
+    distillation.add_argument(
+        "--randomized-teacher",
+        help="POLICY that labels the episodes whose robot and ground are randomized instead",
+    )
+    distillation.add_argument("--out", required=True, help="run directory to create")
+    distillation.add_argument("--iterations", type=int, default=4, help="collect-then-fit rounds")
+    distillation.add_argument("--steps", type=int, default=20_000, help="control steps collected per round")
+    distillation.add_argument("--epochs", type=int, default=5, help="passes over all data per round")
+    distillation.add_argument("--batch-size", type=int, default=512)
+    distillation.add_argument("--learning-rate", type=float, default=1e-4)
+    distillation.add_argument("--seed", type=int, default=0, help="first episode seed")
+    distillation.set_defaults(func=_distill)
 
     noise = sub.add_parser(
         "gradient-noise",

@@ -1,0 +1,120 @@
+"""`stairbot distill`: a real tiny PPO run's checkpoint learns a teacher's actions, and what is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from stairbot.cli import main
+from stairbot.envs.stair_climb import StairClimbEnv
+from stairbot.errors import ConfigError, StairbotError
+from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.training.checkpoints import list_checkpoints
+from stairbot.training.distill import CLEAN, DISTILL_FILE, RANDOMIZED, DistillSettings, _route, distill
+
+from .helpers import CopyRun, TrainedRun
+
+
+def _teacher_that_leans(run: Path) -> Path:
+    """The run's latest checkpoint with every action shifted by +0.4 (its action layer's bias): a
+    real checkpoint of the same run whose actions differ from its start's by far more than noise."""
+    checkpoint = list_checkpoints(run)[-1]
+    model = PPO.load(checkpoint / "model.zip", device="cpu")
+    with torch.no_grad():
+        model.policy.action_net.bias += 0.4
+    model.save(checkpoint / "model.zip")
+    return checkpoint
+
+
+def _observations(run: Path, teacher: PolicySource, steps: int, seed: int) -> np.ndarray:
+    """Raw observations of the teacher's own episodes from `seed` on (seeds the distillation never used)."""
+    env = StairClimbEnv(str(run / "env.yaml"))
+    observations = []
+    observation, _ = env.reset(seed=seed)
+    while len(observations) < steps:
+        observations.append(observation)
+        observation, _, terminated, truncated, _ = env.step(teacher.act(observation))
+        if terminated or truncated:
+            seed += 1
+            observation, _ = env.reset(seed=seed)
+    env.close()
+    return np.asarray(observations, np.float32)
+
+
+def _gap(student: PolicySource, teacher: PolicySource, observations: np.ndarray) -> float:
+    return float(np.mean([(student.act(o) - teacher.act(o)) ** 2 for o in observations]))
+
+
+def test_the_student_learns_to_act_as_its_teacher(
+    ppo_run: TrainedRun, copy_run: CopyRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = copy_run(ppo_run)
+    start = list_checkpoints(run)[0]
+    teacher_path = _teacher_that_leans(run)
+    out = tmp_path / "student"
+    args = ["distill", str(start), "--teacher", str(teacher_path), "--out", str(out)]
+    settings = ["--iterations", "3", "--steps", "200", "--epochs", "30", "--batch-size", "64"]
+    assert main([*args, *settings, "--learning-rate", "3e-3", "--seed", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "iteration 0 (teachers drove" in printed and "iteration 2 (student drove" in printed
+
+    teacher = load_policy_source(teacher_path)
+    held_out = _observations(run, teacher, steps=100, seed=10_000)
+    before = _gap(load_policy_source(start), teacher, held_out)
+    after = _gap(load_policy_source(out), teacher, held_out)
+    assert before > 0.05  # the shift is there to learn (0.4 on every joint whose action is unclipped)
+    assert after < 0.25 * before
+
+    record = json.loads((out / DISTILL_FILE).read_text())
+    assert record["student"]["checkpoint"] == str(start)
+    assert record["teachers"] == {CLEAN: teacher.name}
+    assert [it["driver"] for it in record["iterations"]] == ["teachers", "student", "student"]
+    assert all(sum(it["steps"].values()) == 200 for it in record["iterations"])
+    assert record["iterations"][-1]["loss_after"] < record["iterations"][0]["new_data_loss"]
+    # the critic and the normalization are the start's: only the actor was fitted
+    fitted = PPO.load(out / "best" / "model.zip", device="cpu").policy.state_dict()
+    original = PPO.load(start / "model.zip", device="cpu").policy.state_dict()
+    assert all(torch.equal(fitted[k], original[k]) for k in original if "value" in k)
+    assert any(not torch.equal(fitted[k], original[k]) for k in original if "action_net" in k)
+    assert (out / "best" / "normalization.npz").read_bytes() == (start / "normalization.npz").read_bytes()
+
+
+def test_randomized_episodes_go_to_the_randomized_teacher() -> None:
+    env = StairClimbEnv(
+        "stairs_up_randomized",
+        overrides={"randomization.episode_fraction": 0.5, "stairs.num_steps": 2},
+    )
+    seen = []
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        seen.append((info["randomization"]["randomized"], _route(info, True), _route(info, False)))
+    env.close()
+    assert {randomized for randomized, _, _ in seen} == {True, False}  # both kinds were drawn
+    for randomized, with_teacher, without in seen:
+        assert with_teacher == (RANDOMIZED if randomized else CLEAN)
+        assert without == CLEAN  # no randomized teacher: the teacher labels every episode
+    assert _route({}, True) == CLEAN  # an env without randomization
+
+
+def test_refuses_what_cannot_be_distilled(ppo_run: TrainedRun, sac_run: TrainedRun, tmp_path: Path) -> None:
+    start = list_checkpoints(ppo_run.path)[0]
+    # the shipped policy observes a history and a height scan the tiny run's env does not have
+    with pytest.raises(StairbotError, match=r"another env\.observation than the student"):
+        distill(start, "pretrained", tmp_path / "a")
+    with pytest.raises(StairbotError, match="distillation trains PPO students"):
+        distill(list_checkpoints(sac_run.path)[0], str(ppo_run.path), tmp_path / "b")
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(StairbotError, match="already exists"):
+        distill(start, str(ppo_run.path), tmp_path / "taken")
+    with pytest.raises(StairbotError, match="neither a run directory"):
+        distill(tmp_path / "taken", str(ppo_run.path), tmp_path / "c")
+    with pytest.raises(ConfigError, match="steps_per_iteration must be at least 1"):
+        DistillSettings(steps_per_iteration=0)
+    with pytest.raises(ConfigError, match="learning_rate must be a positive number"):
+        DistillSettings(learning_rate=float("nan"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
