@@ -173,6 +173,16 @@ class _Student:
         self.model.policy.set_training_mode(False)
 
 
+def make_env(env_preset: Path) -> Any:
+    """The student run's env as training makes it: with Gymnasium's time limit (an episode of a
+    policy that stands still ends after `stairbot.envs.MAX_EPISODE_STEPS`, as in training)."""
+    import gymnasium as gym
+
+    from stairbot.training.vec import ENV_ID
+
+    return gym.make(ENV_ID, preset=str(env_preset))
+
+
 def _route(info: dict[str, Any], has_randomized_teacher: bool) -> str:
     randomization = info.get("randomization")
     randomized = bool(randomization and randomization.get("randomized", True))
@@ -226,7 +236,6 @@ def distill(
     """Distil `teacher` (and `randomized_teacher` on randomized episodes) into the PPO checkpoint
     `student`, written as the new run directory `out`; see the module docstring. `progress(line)`
     is called with a line per iteration (None: silent)."""
-    from stairbot.envs.stair_climb import StairClimbEnv
     from stairbot.training.averaging import write_derived_run
 
     settings = settings or DistillSettings()
@@ -243,7 +252,7 @@ def distill(
     for source in teachers.values():
         _check_teacher(source, env_preset, learner.meta.observation_size)
 
-    env = StairClimbEnv(str(env_preset))
+    env = make_env(env_preset)
     all_obs = np.zeros((0, learner.meta.observation_size), np.float32)
     all_labels = np.zeros((0, learner.meta.action_size), np.float32)
     records: list[IterationRecord] = []

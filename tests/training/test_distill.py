@@ -11,11 +11,20 @@ import torch
 from stable_baselines3 import PPO
 
 from stairbot.cli import main
+from stairbot.envs import MAX_EPISODE_STEPS
 from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.training.checkpoints import list_checkpoints
-from stairbot.training.distill import CLEAN, DISTILL_FILE, RANDOMIZED, DistillSettings, _route, distill
+from stairbot.training.distill import (
+    CLEAN,
+    DISTILL_FILE,
+    RANDOMIZED,
+    DistillSettings,
+    _route,
+    distill,
+    make_env,
+)
 
 from .helpers import CopyRun, TrainedRun
 
@@ -82,6 +91,13 @@ def test_the_student_learns_to_act_as_its_teacher(
     assert all(torch.equal(fitted[k], original[k]) for k in original if "value" in k)
     assert any(not torch.equal(fitted[k], original[k]) for k in original if "action_net" in k)
     assert (out / "best" / "normalization.npz").read_bytes() == (start / "normalization.npz").read_bytes()
+
+
+def test_episodes_end_at_the_training_time_limit(ppo_run: TrainedRun) -> None:
+    # a teacher that stands still at the top of a flight would otherwise label one endless episode
+    env = make_env(ppo_run.path / "env.yaml")
+    assert env.spec is not None and env.spec.max_episode_steps == MAX_EPISODE_STEPS
+    env.close()
 
 
 def test_randomized_episodes_go_to_the_randomized_teacher() -> None:
