@@ -97,6 +97,7 @@ class IterationRecord:
     episodes: dict[str, int] = field(default_factory=dict)  # route -> finished episodes
     successes: dict[str, int] = field(default_factory=dict)  # route -> of them, reached the top
     new_data_loss: float = math.nan  # the student's error on this round's steps, before fitting
+    new_data_loss_by_route: dict[str, float] = field(default_factory=dict)  # the same, per route
     loss_after: float = math.nan  # on every step so far, after fitting
 
 
@@ -198,12 +199,13 @@ def _collect(
     steps: int,
     next_seed: int,
     record: IterationRecord,
-) -> tuple[NDArray[np.float32], NDArray[np.float32], int]:
-    """`steps` labelled control steps (observations (steps, N), teacher actions (steps, J)) from
-    episodes seeded from `next_seed` on; returns them and the next unused seed. The last episode is
-    cut at the step budget (counted as unfinished)."""
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.str_], int]:
+    """`steps` labelled control steps from episodes seeded from `next_seed` on: their observations
+    (steps, N), teacher actions (steps, J) and routes (steps,), and the next unused seed. The last
+    episode is cut at the step budget (counted as unfinished)."""
     observations: list[NDArray[np.float32]] = []
     labels: list[NDArray[np.float32]] = []
+    routes: list[str] = []
     while len(observations) < steps:
         observation, info = env.reset(seed=next_seed)
         next_seed += 1
@@ -214,6 +216,7 @@ def _collect(
             label = teacher.act(observation)
             observations.append(observation)
             labels.append(label)
+            routes.append(route)
             action = label if driver == "teachers" else student.act(observation)
             observation, _, terminated, truncated, info = env.step(action)
             record.steps[route] = record.steps.get(route, 0) + 1
@@ -221,7 +224,12 @@ def _collect(
         if done:
             record.episodes[route] = record.episodes.get(route, 0) + 1
             record.successes[route] = record.successes.get(route, 0) + int(bool(info.get("success")))
-    return np.asarray(observations, np.float32), np.asarray(labels, np.float32), next_seed
+    return (
+        np.asarray(observations, np.float32),
+        np.asarray(labels, np.float32),
+        np.asarray(routes),
+        next_seed,
+    )
 
 
 def distill(
@@ -260,7 +268,7 @@ def distill(
     try:
         for iteration in range(settings.iterations):
             record = IterationRecord(iteration, "teachers" if iteration == 0 else "student")
-            obs, labels, next_seed = _collect(
+            obs, labels, routes, next_seed = _collect(
                 env,
                 teachers=teachers,
                 student=learner,
@@ -270,6 +278,10 @@ def distill(
                 record=record,
             )
             record.new_data_loss = learner.loss(obs, labels)
+            record.new_data_loss_by_route = {
+                route: learner.loss(obs[routes == route], labels[routes == route])
+                for route in sorted(set(routes.tolist()))
+            }
             all_obs = np.concatenate([all_obs, obs])
             all_labels = np.concatenate([all_labels, labels])
             learner.fit(all_obs, all_labels, settings)
@@ -308,7 +320,8 @@ def _iteration_line(record: IterationRecord) -> str:
         f"{route} {record.successes.get(route, 0)}/{record.episodes.get(route, 0)} episodes to the top"
         for route in sorted(record.steps)
     )
+    by_route = ", ".join(f"{route} {loss:.4f}" for route, loss in record.new_data_loss_by_route.items())
     return (
         f"iteration {record.iteration} ({record.driver} drove: {routes}): error on the new steps "
-        f"{record.new_data_loss:.4f}, on all after fitting {record.loss_after:.4f}"
+        f"{record.new_data_loss:.4f} ({by_route}), on all after fitting {record.loss_after:.4f}"
     )

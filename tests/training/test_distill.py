@@ -85,6 +85,8 @@ def test_the_student_learns_to_act_as_its_teacher(
     assert [it["driver"] for it in record["iterations"]] == ["teachers", "student", "student"]
     assert all(sum(it["steps"].values()) == 200 for it in record["iterations"])
     assert record["iterations"][-1]["loss_after"] < record["iterations"][0]["new_data_loss"]
+    for it in record["iterations"]:  # one teacher: every step is on the clean route
+        assert it["new_data_loss_by_route"] == {CLEAN: pytest.approx(it["new_data_loss"])}
     # the critic and the normalization are the start's: only the actor was fitted
     fitted = PPO.load(out / "best" / "model.zip", device="cpu").policy.state_dict()
     original = PPO.load(start / "model.zip", device="cpu").policy.state_dict()
