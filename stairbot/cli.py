@@ -8,7 +8,7 @@ stairbot eval RUN_DIR [--episodes N] [--riser-m H] [--direction up|down] [--seed
 stairbot export RUN_DIR --out BUNDLE [--checkpoint best|latest|step_N]
 stairbot average SOURCE SOURCE ... --out RUN_DIR
 stairbot ensemble SOURCE SOURCE ... --out RUN_DIR
-stairbot distill STUDENT --teacher POLICY [--randomized-teacher POLICY] --out RUN_DIR [--iterations N]
+stairbot distill STUDENT --teacher POLICY [--route CONDITIONS POLICY ...] --out RUN_DIR [--iterations N]
                  [--steps N] [--epochs N] [--batch-size N] [--learning-rate LR] [--seed S]
 stairbot gradient-noise SOURCE [--rollouts M] [--seed S] [--gae-lambda L...] [--json FILE]
 stairbot bench [env] [--preset P] [--steps N] [--processes K] [--repeats R]
@@ -766,6 +766,7 @@ def _average(args: argparse.Namespace) -> int:
 
 def _distill(args: argparse.Namespace) -> int:
     from stairbot.training.distill import DISTILL_FILE, DistillSettings, distill
+    from stairbot.training.routes import Route
 
     settings = DistillSettings(
         iterations=args.iterations,
@@ -779,7 +780,7 @@ def _distill(args: argparse.Namespace) -> int:
         Path(args.student),
         args.teacher,
         Path(args.out),
-        randomized_teacher=args.randomized_teacher,
+        routes=tuple(Route.parse(conditions, teacher) for conditions, teacher in args.route or ()),
         settings=settings,
         progress=lambda line: print(line, flush=True),
     )
@@ -884,11 +885,16 @@ def build_parser() -> argparse.ArgumentParser:
     distillation.add_argument(
         "--teacher",
         required=True,
-        help="POLICY (run, checkpoint, bundle, pretrained) that labels every episode",
+        help="POLICY (run, checkpoint, bundle, pretrained) that labels every episode no --route takes",
     )
     distillation.add_argument(
-        "--randomized-teacher",
-        help="POLICY that labels the episodes whose robot and ground are randomized instead",
+        "--route",
+        nargs=2,
+        action="append",
+        metavar=("CONDITIONS", "POLICY"),
+        help="POLICY labels the episodes that meet CONDITIONS (key=value,...; keys randomized, "
+        "direction, min_riser_m, max_riser_m, min_tread_m, max_tread_m) instead of --teacher; "
+        "repeatable, the first match labels an episode",
     )
     distillation.add_argument("--out", required=True, help="run directory to create")
     distillation.add_argument("--iterations", type=int, default=4, help="collect-then-fit rounds")

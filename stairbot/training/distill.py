@@ -7,17 +7,17 @@ copies behaviour instead of re-learning it: a student network regresses onto its
 on the states the student itself visits (DAgger, Ross, Gordon and Bagnell 2011), so it learns what to
 do where its own mistakes take it, which plain behaviour cloning on the teachers' episodes does not.
 
-`distill(student, teacher, out, randomized_teacher=..., settings=...)`:
+`distill(student, teacher, out, routes=..., settings=...)`:
 
 1. The student is a PPO training checkpoint (a run directory's best, or `RUN/checkpoints/step_N`):
    its network is the start and its observation normalization stays fixed (the teachers normalize
    with their own). Episodes run in the student run's env preset (its curriculum, commands,
    randomization and `episode_fraction`), one env, seeded.
-2. Every control step is labelled with the action of the episode's teacher: `randomized_teacher` for
-   episodes whose robot and ground are randomized (`info["randomization"]["randomized"]` at reset),
-   `teacher` for every other. A teacher is any POLICY the benchmark takes (a run, a checkpoint, an
-   export bundle, `pretrained`) and must see and act as the student does (same observation and
-   control sections of their env presets).
+2. Every control step is labelled with the action of the episode's teacher: that of the first of
+   `routes` whose conditions the episode's reset info meets (riser, tread, direction, randomized
+   robot: `stairbot.training.routes`), `teacher` where none does. A teacher is any POLICY the
+   benchmark takes (a run, a checkpoint, an export bundle, `pretrained`) and must see and act as
+   the student does (same observation and control sections of their env presets).
 3. Iteration 0 lets the teachers drive (their own episodes); every later one lets the student drive
    (deterministic actions), so the data set grows with the states the student reaches. After each
    iteration the student's actor (policy MLP and action layer; not its critic or log std) is fitted
@@ -47,10 +47,10 @@ from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.training.checkpoints import load_model, load_normalization, read_meta
 from stairbot.training.policy import SB3Policy, training_checkpoint
+from stairbot.training.routes import DEFAULT_ROUTE, Route, route_of
 from stairbot.training.run_dir import RunDir
 
 DISTILL_FILE = "distill.json"
-CLEAN, RANDOMIZED = "clean", "randomized"
 # Env sections a teacher's preset must share with the student's: what an observation means and what
 # an action does. The rest (rewards, stairs, randomization, commands) may differ.
 _SHARED_SECTIONS = ("control", "observation")
@@ -184,16 +184,11 @@ def make_env(env_preset: Path) -> Any:
     return gym.make(ENV_ID, preset=str(env_preset))
 
 
-def _route(info: dict[str, Any], has_randomized_teacher: bool) -> str:
-    randomization = info.get("randomization")
-    randomized = bool(randomization and randomization.get("randomized", True))
-    return RANDOMIZED if randomized and has_randomized_teacher else CLEAN
-
-
 def _collect(
     env: Any,
     *,
     teachers: dict[str, PolicySource],
+    routes: list[Route],
     student: _Student,
     driver: str,
     steps: int,
@@ -205,18 +200,18 @@ def _collect(
     episode is cut at the step budget (counted as unfinished)."""
     observations: list[NDArray[np.float32]] = []
     labels: list[NDArray[np.float32]] = []
-    routes: list[str] = []
+    step_routes: list[str] = []
     while len(observations) < steps:
         observation, info = env.reset(seed=next_seed)
         next_seed += 1
-        route = _route(info, RANDOMIZED in teachers)
+        route = route_of(routes, info)
         teacher = teachers[route]
         done = False
         while not done and len(observations) < steps:
             label = teacher.act(observation)
             observations.append(observation)
             labels.append(label)
-            routes.append(route)
+            step_routes.append(route)
             action = label if driver == "teachers" else student.act(observation)
             observation, _, terminated, truncated, info = env.step(action)
             record.steps[route] = record.steps.get(route, 0) + 1
@@ -227,7 +222,7 @@ def _collect(
     return (
         np.asarray(observations, np.float32),
         np.asarray(labels, np.float32),
-        np.asarray(routes),
+        np.asarray(step_routes),
         next_seed,
     )
 
@@ -237,11 +232,11 @@ def distill(
     teacher: str | Path,
     out: Path,
     *,
-    randomized_teacher: str | Path | None = None,
+    routes: tuple[Route, ...] = (),
     settings: DistillSettings | None = None,
     progress: Any = None,
 ) -> Path:
-    """Distil `teacher` (and `randomized_teacher` on randomized episodes) into the PPO checkpoint
+    """Distil `teacher` (and each route's teacher on its episodes) into the PPO checkpoint
     `student`, written as the new run directory `out`; see the module docstring. `progress(line)`
     is called with a line per iteration (None: silent)."""
     from stairbot.training.averaging import write_derived_run
@@ -254,9 +249,11 @@ def distill(
     checkpoint, run = training_checkpoint(student, "distillation")
     env_preset = RunDir(run).env_preset
     learner = _Student(checkpoint, settings.seed)
-    teachers = {CLEAN: load_policy_source(teacher)}
-    if randomized_teacher is not None:
-        teachers[RANDOMIZED] = load_policy_source(randomized_teacher)
+    names = [route.conditions for route in routes]
+    if len(set(names)) < len(names):
+        raise StairbotError(f"two routes have the same conditions ({', '.join(names)}); give each once")
+    teachers = {DEFAULT_ROUTE: load_policy_source(teacher)}
+    teachers.update({route.conditions: load_policy_source(route.teacher) for route in routes})
     for source in teachers.values():
         _check_teacher(source, env_preset, learner.meta.observation_size)
 
@@ -268,9 +265,10 @@ def distill(
     try:
         for iteration in range(settings.iterations):
             record = IterationRecord(iteration, "teachers" if iteration == 0 else "student")
-            obs, labels, routes, next_seed = _collect(
+            obs, labels, step_routes, next_seed = _collect(
                 env,
                 teachers=teachers,
+                routes=list(routes),
                 student=learner,
                 driver=record.driver,
                 steps=settings.steps_per_iteration,
@@ -279,8 +277,8 @@ def distill(
             )
             record.new_data_loss = learner.loss(obs, labels)
             record.new_data_loss_by_route = {
-                route: learner.loss(obs[routes == route], labels[routes == route])
-                for route in sorted(set(routes.tolist()))
+                name: learner.loss(obs[step_routes == name], labels[step_routes == name])
+                for name in sorted(set(step_routes.tolist()))
             }
             all_obs = np.concatenate([all_obs, obs])
             all_labels = np.concatenate([all_labels, labels])
@@ -308,7 +306,8 @@ def distill(
                 "run": str(run),
                 "num_timesteps": learner.meta.num_timesteps,
             },
-            "teachers": {route: source.name for route, source in teachers.items()},
+            "teachers": {name: source.name for name, source in teachers.items()},
+            "routes": [asdict(route) for route in routes],
             "settings": asdict(settings),
             "iterations": [asdict(r) for r in records],
         },

@@ -16,15 +16,8 @@ from stairbot.envs.stair_climb import StairClimbEnv
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.training.checkpoints import list_checkpoints
-from stairbot.training.distill import (
-    CLEAN,
-    DISTILL_FILE,
-    RANDOMIZED,
-    DistillSettings,
-    _route,
-    distill,
-    make_env,
-)
+from stairbot.training.distill import DISTILL_FILE, DistillSettings, distill, make_env
+from stairbot.training.routes import DEFAULT_ROUTE, Route, route_of
 
 from .helpers import CopyRun, TrainedRun
 
@@ -81,12 +74,12 @@ def test_the_student_learns_to_act_as_its_teacher(
 
     record = json.loads((out / DISTILL_FILE).read_text())
     assert record["student"]["checkpoint"] == str(start)
-    assert record["teachers"] == {CLEAN: teacher.name}
+    assert record["teachers"] == {DEFAULT_ROUTE: teacher.name}
     assert [it["driver"] for it in record["iterations"]] == ["teachers", "student", "student"]
     assert all(sum(it["steps"].values()) == 200 for it in record["iterations"])
     assert record["iterations"][-1]["loss_after"] < record["iterations"][0]["new_data_loss"]
-    for it in record["iterations"]:  # one teacher: every step is on the clean route
-        assert it["new_data_loss_by_route"] == {CLEAN: pytest.approx(it["new_data_loss"])}
+    for it in record["iterations"]:  # one teacher: every step is on the default route
+        assert it["new_data_loss_by_route"] == {DEFAULT_ROUTE: pytest.approx(it["new_data_loss"])}
     # the critic and the normalization are the start's: only the actor was fitted
     fitted = PPO.load(out / "best" / "model.zip", device="cpu").policy.state_dict()
     original = PPO.load(start / "model.zip", device="cpu").policy.state_dict()
@@ -102,23 +95,6 @@ def test_episodes_end_at_the_training_time_limit(ppo_run: TrainedRun) -> None:
     env.close()
 
 
-def test_randomized_episodes_go_to_the_randomized_teacher() -> None:
-    env = StairClimbEnv(
-        "stairs_up_randomized",
-        overrides={"randomization.episode_fraction": 0.5, "stairs.num_steps": 2},
-    )
-    seen = []
-    for seed in range(12):
-        _, info = env.reset(seed=seed)
-        seen.append((info["randomization"]["randomized"], _route(info, True), _route(info, False)))
-    env.close()
-    assert {randomized for randomized, _, _ in seen} == {True, False}  # both kinds were drawn
-    for randomized, with_teacher, without in seen:
-        assert with_teacher == (RANDOMIZED if randomized else CLEAN)
-        assert without == CLEAN  # no randomized teacher: the teacher labels every episode
-    assert _route({}, True) == CLEAN  # an env without randomization
-
-
 def test_refuses_what_cannot_be_distilled(ppo_run: TrainedRun, sac_run: TrainedRun, tmp_path: Path) -> None:
     start = list_checkpoints(ppo_run.path)[0]
     # the shipped policy observes a history and a height scan the tiny run's env does not have
@@ -131,8 +107,86 @@ def test_refuses_what_cannot_be_distilled(ppo_run: TrainedRun, sac_run: TrainedR
         distill(start, str(ppo_run.path), tmp_path / "taken")
     with pytest.raises(StairbotError, match="neither a run directory"):
         distill(tmp_path / "taken", str(ppo_run.path), tmp_path / "c")
+    twice = (Route.parse("direction=up", str(ppo_run.path)), Route.parse("direction=up", "pretrained"))
+    with pytest.raises(StairbotError, match="two routes have the same conditions"):
+        distill(start, str(ppo_run.path), tmp_path / "d", routes=twice)
     with pytest.raises(ConfigError, match="steps_per_iteration must be at least 1"):
         DistillSettings(steps_per_iteration=0)
     with pytest.raises(ConfigError, match="learning_rate must be a positive number"):
         DistillSettings(learning_rate=float("nan"))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_route_takes_its_episodes_from_the_default_teacher(
+    ppo_run: TrainedRun, copy_run: CopyRun, tmp_path: Path
+) -> None:
+    run = copy_run(ppo_run)
+    start = list_checkpoints(run)[0]
+    leaning = _teacher_that_leans(run)
+    # the tiny run's curriculum keeps its flights flat (it never reaches the stairs): all are the route's
+    args = ["distill", str(start), "--teacher", str(start), "--out", str(tmp_path / "s")]
+    routes = ["--route", "direction=up, max_riser_m=0.05", str(leaning)]
+    assert main([*args, *routes, "--iterations", "2", "--steps", "150", "--seed", "3"]) == 0
+    record = json.loads((tmp_path / "s" / DISTILL_FILE).read_text())
+    name = "direction=up,max_riser_m=0.05"  # one spelling, whatever the spaces
+    assert record["teachers"] == {DEFAULT_ROUTE: f"checkpoint {start}", name: f"checkpoint {leaning}"}
+    assert record["routes"][0]["max_riser_m"] == 0.05 and record["routes"][0]["direction"] == "up"
+    assert [it["steps"] for it in record["iterations"]] == [{name: 150}, {name: 150}]
+    # labelled by the leaning teacher, not the default one (which is the student's own start)
+    assert record["iterations"][0]["new_data_loss"] > 0.05
+
+
+def test_routes_follow_what_the_episode_drew_at_reset() -> None:
+    env = StairClimbEnv(
+        "stairs_up_randomized",
+        overrides={
+            "randomization.episode_fraction": 0.5,
+            "curriculum.adaptive": True,
+            "curriculum.down_fraction": 0.5,
+            "stairs.tread_range_m": [0.24, 0.34],
+            "stairs.num_steps": 2,
+        },
+    )
+    routes = (
+        Route.parse("randomized=true,max_riser_m=0.12", "a"),
+        Route.parse("direction=down", "b"),
+        Route.parse("min_tread_m=0.3", "c"),
+    )
+    seen = []
+    for seed in range(40):
+        _, info = env.reset(seed=seed, options={"difficulty": (seed % 8) / 8})
+        seen.append((info, route_of(routes, info)))
+    env.close()
+    for info, name in seen:
+        randomized = info["randomization"]["randomized"]
+        if randomized and info["riser_m"] < 0.12:
+            expected = "randomized=true,max_riser_m=0.12"
+        elif info["direction"] == "down":
+            expected = "direction=down"
+        elif info["tread_m"] >= 0.3:
+            expected = "min_tread_m=0.3"
+        else:
+            expected = DEFAULT_ROUTE
+        assert name == expected
+    assert {name for _, name in seen} == {r.conditions for r in routes} | {DEFAULT_ROUTE}  # every one came up
+    assert (
+        route_of(routes, {"direction": "up", "riser_m": 0.1, "tread_m": 0.25}) == DEFAULT_ROUTE
+    )  # no randomization
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        ("riser=0.1", "key one of randomized, direction, min_riser_m"),
+        ("direction", "write key=value"),
+        ("direction=sideways", "direction must be one of up, down"),
+        ("randomized=yes", "randomized must be true or false"),
+        ("min_riser_m=-0.1", "must be a length in m, at least 0"),
+        ("min_riser_m=0.2,max_riser_m=0.1", "min_riser_m must be below max_riser_m"),
+        ("direction=up,direction=down", "given twice"),
+        ("", "has no condition"),
+    ],
+)
+def test_a_bad_route_says_what_is_allowed(conditions: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Route.parse(conditions, "pretrained")
