@@ -24,8 +24,9 @@ do where its own mistakes take it, which plain behaviour cloning on the teachers
    to every labelled step so far by mean squared error between its Gaussian mean and the teacher's
    action in [-1, 1] (PPO clips the mean to that box, so equal means act equally).
 4. `out` is written as a run directory like `stairbot average`'s (`best/` holds the student; its
-   `env.yaml` and `config.yaml` are the student run's), with `distill.json`: the sources, settings
-   and per iteration the episodes driven (successes per route) and the fit's loss before and after.
+   `env.yaml` and `config.yaml` are the student run's), with `distill.json`: the sources, routes,
+   settings and per iteration the episodes driven (successes per route) and the fit's error before
+   (per route) and after.
    Every command that takes a run takes it (`benchmark`, `select`, `export`, `train --init-from`).
 
 Nothing is written until the end (a temporary folder renamed into place): an interrupted
@@ -45,7 +46,7 @@ from numpy.typing import NDArray
 from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
-from stairbot.training.checkpoints import load_model, load_normalization, read_meta
+from stairbot.training.checkpoints import CheckpointMeta, load_model, load_normalization, read_meta
 from stairbot.training.policy import SB3Policy, training_checkpoint
 from stairbot.training.routes import DEFAULT_ROUTE, Route, route_of
 from stairbot.training.run_dir import RunDir
@@ -101,8 +102,8 @@ class IterationRecord:
     loss_after: float = math.nan  # on every step so far, after fitting
 
 
-def _check_teacher(teacher: PolicySource, student_env: str | Path, observation_size: int) -> None:
-    """Refuse a teacher that sees or acts otherwise than the student."""
+def _check_teacher(teacher: PolicySource, student_env: str | Path, meta: CheckpointMeta) -> None:
+    """Refuse a teacher that sees or acts otherwise than the student (checkpoint `meta`)."""
     student_config = load_env_config(student_env)
     teacher_config = load_env_config(teacher.env_preset)
     for section in _SHARED_SECTIONS:
@@ -112,9 +113,12 @@ def _check_teacher(teacher: PolicySource, student_env: str | Path, observation_s
                 f"({getattr(teacher_config, section)} against {getattr(student_config, section)}); "
                 "a teacher must observe and act as the student does"
             )
-    probe = teacher.act(np.zeros(observation_size, np.float32))
-    if probe.ndim != 1:
-        raise StairbotError(f"teacher {teacher.name} returned an action of shape {probe.shape}")
+    probe = teacher.act(np.zeros(meta.observation_size, np.float32))
+    if probe.shape != (meta.action_size,):
+        raise StairbotError(
+            f"teacher {teacher.name} returned an action of shape {probe.shape}; the student acts with "
+            f"({meta.action_size},)"
+        )
 
 
 class _Student:
@@ -255,7 +259,7 @@ def distill(
     teachers = {DEFAULT_ROUTE: load_policy_source(teacher)}
     teachers.update({route.conditions: load_policy_source(route.teacher) for route in routes})
     for source in teachers.values():
-        _check_teacher(source, env_preset, learner.meta.observation_size)
+        _check_teacher(source, env_preset, learner.meta)
 
     env = make_env(env_preset)
     all_obs = np.zeros((0, learner.meta.observation_size), np.float32)

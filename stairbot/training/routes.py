@@ -20,14 +20,13 @@ docs/experiments.md, "Distillation").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stairbot.errors import ConfigError
 
 DEFAULT_ROUTE = "default"
 _DIRECTIONS = ("up", "down")
-_BOUNDS = ("min_riser_m", "max_riser_m", "min_tread_m", "max_tread_m")
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,20 @@ class Route:
     max_riser_m: float | None = None
     min_tread_m: float | None = None
     max_tread_m: float | None = None
-    conditions: str = field(default="", compare=False)  # as written; the route's name in records
+
+    @property
+    def conditions(self) -> str:
+        """The route's name in records: its conditions as `key=value,...`, one spelling per route."""
+        return ",".join(
+            f"{f.name}={_text(getattr(self, f.name))}"
+            for f in fields(self)
+            if f.name != "teacher" and getattr(self, f.name) is not None
+        )
 
     @classmethod
     def parse(cls, conditions: str, teacher: str) -> Route:
         """A route from `key=value,key=value` (see the module docstring) and a POLICY string."""
-        allowed = [f.name for f in fields(cls) if f.name not in ("teacher", "conditions")]
+        allowed = [f.name for f in fields(cls) if f.name != "teacher"]
         values: dict[str, Any] = {}
         for item in filter(None, (part.strip() for part in conditions.split(","))):
             key, sep, text = item.partition("=")
@@ -66,8 +73,7 @@ class Route:
         for low, high in (("min_riser_m", "max_riser_m"), ("min_tread_m", "max_tread_m")):
             if low in values and high in values and values[low] >= values[high]:
                 raise ConfigError(f"route {conditions!r}: {low} must be below {high}")
-        canonical = ",".join(f"{key}={text}" for key, text in _texts(values))
-        return cls(teacher=teacher, conditions=canonical, **values)
+        return cls(teacher=teacher, **values)
 
     def matches(self, info: dict[str, Any]) -> bool:
         """Whether an episode with this reset info is this route's."""
@@ -122,9 +128,3 @@ def _text(value: bool | str | float) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return f"{value:g}" if isinstance(value, float) else value
-
-
-def _texts(values: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, value as text) in a fixed key order: one spelling per route."""
-    order = ["randomized", "direction", *_BOUNDS]
-    return [(key, _text(values[key])) for key in order if key in values]

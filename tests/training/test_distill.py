@@ -190,3 +190,11 @@ def test_routes_follow_what_the_episode_drew_at_reset() -> None:
 def test_a_bad_route_says_what_is_allowed(conditions: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Route.parse(conditions, "pretrained")
+
+
+def test_a_route_has_one_name_however_it_is_written() -> None:
+    parsed = Route.parse(" min_riser_m=0.14 , direction=up", "candidates/tf495")
+    built = Route(teacher="candidates/tf495", direction="up", min_riser_m=0.14)
+    assert parsed == built
+    assert parsed.conditions == built.conditions == "direction=up,min_riser_m=0.14"
+    assert Route.parse("randomized=TRUE", "pretrained").conditions == "randomized=true"
