@@ -180,13 +180,16 @@ def write_derived_run(
     record_name: str,
     record: dict[str, Any],
     config_overrides: dict[str, Any] | None = None,
+    checkpoint_states: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> Path:
     """Write a policy made from other runs' checkpoints (an average, an ensemble) as the run directory
     `out`: `best/` holds `model` and `normalization` with the first source's curriculum levels and
     `meta`; `config.yaml` and `env.yaml` are the first source run's (the recipe with
     `config_overrides`, a nested mapping, merged in), so commands and presets are what the benchmark
-    draws from; `record_name` holds `record`. Written to a temporary folder first and renamed, so a
-    failure leaves no half-written `out`."""
+    draws from; `record_name` holds `record`. `checkpoint_states` (checkpoint folder name, policy
+    state dict) are written as `checkpoints/NAME/` beside `best/`, each with `best/`'s normalization,
+    curriculum levels and meta (the states of a derivation's stages, e.g. a distillation's rounds).
+    Written to a temporary folder first and renamed, so a failure leaves no half-written `out`."""
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     best = RunDir(tmp).best
@@ -204,6 +207,13 @@ def write_derived_run(
         shutil.copyfile(checkpoints[0] / "curriculum.json", best / "curriculum.json")
         (tmp / record_name).write_text(json.dumps(record, indent=2) + "\n")
         (best / "meta.json").write_text(json.dumps(asdict(meta), indent=2))
+        for name, state in checkpoint_states:
+            folder = RunDir(tmp).checkpoints / name
+            folder.mkdir(parents=True)
+            model.policy.load_state_dict(state)
+            model.save(folder / "model.zip")
+            for file in ("normalization.npz", "curriculum.json", "meta.json"):
+                shutil.copyfile(best / file, folder / file)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

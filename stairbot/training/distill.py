@@ -24,7 +24,9 @@ do where its own mistakes take it, which plain behaviour cloning on the teachers
    to every labelled step so far by mean squared error between its Gaussian mean and the teacher's
    action in [-1, 1] (PPO clips the mean to that box, so equal means act equally).
 4. `out` is written as a run directory like `stairbot average`'s (`best/` holds the student; its
-   `env.yaml` and `config.yaml` are the student run's), with `distill.json`: the sources, routes,
+   `env.yaml` and `config.yaml` are the student run's; `checkpoints/step_N/` the student after each
+   round, N the labelled steps so far: the rounds swing, so each can be benchmarked and exported
+   with `--checkpoint step_N`), with `distill.json`: the sources, routes,
    settings and per iteration the episodes driven (successes per route) and the fit's error before
    (per route) and after.
    Every command that takes a run takes it (`benchmark`, `select`, `export`, `train --init-from`).
@@ -35,6 +37,7 @@ distillation leaves no `out`, and loses minutes, not a training run.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +49,13 @@ from numpy.typing import NDArray
 from stairbot.envs.config import load_env_config
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
-from stairbot.training.checkpoints import CheckpointMeta, load_model, load_normalization, read_meta
+from stairbot.training.checkpoints import (
+    CheckpointMeta,
+    checkpoint_name,
+    load_model,
+    load_normalization,
+    read_meta,
+)
 from stairbot.training.policy import SB3Policy, training_checkpoint
 from stairbot.training.routes import DEFAULT_ROUTE, Route, route_of
 from stairbot.training.run_dir import RunDir
@@ -265,6 +274,7 @@ def distill(
     all_obs = np.zeros((0, learner.meta.observation_size), np.float32)
     all_labels = np.zeros((0, learner.meta.action_size), np.float32)
     records: list[IterationRecord] = []
+    round_states: list[tuple[str, dict[str, Any]]] = []  # (checkpoint name, policy state) per round
     next_seed = settings.seed
     try:
         for iteration in range(settings.iterations):
@@ -288,6 +298,9 @@ def distill(
             all_labels = np.concatenate([all_labels, labels])
             learner.fit(all_obs, all_labels, settings)
             record.loss_after = learner.loss(all_obs, all_labels)
+            round_states.append(
+                (checkpoint_name(len(all_obs)), copy.deepcopy(learner.model.policy.state_dict()))
+            )
             records.append(record)
             if progress is not None:
                 progress(_iteration_line(record))
@@ -302,6 +315,7 @@ def distill(
         runs=[run],
         meta=learner.meta,
         record_name=DISTILL_FILE,
+        checkpoint_states=round_states,
         record={
             "method": "DAgger: the student's Gaussian mean fitted by mean squared error to the teachers' "
             "actions on the states of its own episodes (the first iteration's driven by the teachers)",

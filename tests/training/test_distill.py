@@ -86,6 +86,15 @@ def test_the_student_learns_to_act_as_its_teacher(
     assert all(torch.equal(fitted[k], original[k]) for k in original if "value" in k)
     assert any(not torch.equal(fitted[k], original[k]) for k in original if "action_net" in k)
     assert (out / "best" / "normalization.npz").read_bytes() == (start / "normalization.npz").read_bytes()
+    # each round's student is kept as a checkpoint named by the labelled steps so far; the last is best/
+    rounds = list_checkpoints(out)
+    assert [c.name for c in rounds] == ["step_000000000200", "step_000000000400", "step_000000000600"]
+    last = PPO.load(rounds[-1] / "model.zip", device="cpu").policy.state_dict()
+    first = PPO.load(rounds[0] / "model.zip", device="cpu").policy.state_dict()
+    assert all(torch.equal(last[k], fitted[k]) for k in fitted)
+    assert any(not torch.equal(first[k], last[k]) for k in fitted)
+    first_gap = _gap(load_policy_source(rounds[0]), teacher, held_out)
+    assert first_gap > after  # later rounds learned more
 
 
 def test_episodes_end_at_the_training_time_limit(ppo_run: TrainedRun) -> None:
