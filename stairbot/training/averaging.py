@@ -188,7 +188,8 @@ def write_derived_run(
     `config_overrides`, a nested mapping, merged in), so commands and presets are what the benchmark
     draws from; `record_name` holds `record`. `checkpoint_states` (checkpoint folder name, policy
     state dict) are written as `checkpoints/NAME/` beside `best/`, each with `best/`'s normalization,
-    curriculum levels and meta (the states of a derivation's stages, e.g. a distillation's rounds).
+    curriculum levels and meta (the states of a derivation's stages, e.g. a distillation's rounds);
+    `model` is left holding the last of them.
     Written to a temporary folder first and renamed, so a failure leaves no half-written `out`."""
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from stairbot.envs.config import load_env_config
+from stairbot.envs.config import EnvConfig, load_env_config
 from stairbot.errors import ConfigError, StairbotError
 from stairbot.policy_source import PolicySource, load_policy_source
 from stairbot.training.checkpoints import (
@@ -111,9 +112,8 @@ class IterationRecord:
     loss_after: float = math.nan  # on every step so far, after fitting
 
 
-def _check_teacher(teacher: PolicySource, student_env: str | Path, meta: CheckpointMeta) -> None:
-    """Refuse a teacher that sees or acts otherwise than the student (checkpoint `meta`)."""
-    student_config = load_env_config(student_env)
+def _check_teacher(teacher: PolicySource, student_config: EnvConfig, meta: CheckpointMeta) -> None:
+    """Refuse a teacher that sees or acts otherwise than the student (its env, checkpoint `meta`)."""
     teacher_config = load_env_config(teacher.env_preset)
     for section in _SHARED_SECTIONS:
         if getattr(teacher_config, section) != getattr(student_config, section):
@@ -160,19 +160,25 @@ class _Student:
         latent_pi = policy.mlp_extractor.forward_actor(policy.extract_features(normalized))
         return policy.action_net(latent_pi)
 
-    def loss(self, observations: NDArray[np.float32], labels: NDArray[np.float32]) -> float:
-        """Mean squared error of the Gaussian means against `labels` (N, J), per action dimension."""
+    def normalize(self, observations: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Raw observations (N, obs) as the network reads them (the student's fixed statistics)."""
+        return self.acting.normalize(observations)
+
+    def loss(self, normalized: NDArray[np.float32], labels: NDArray[np.float32]) -> float:
+        """Mean squared error of the Gaussian means for `normalized` observations (N, obs) against
+        `labels` (N, J), per action dimension."""
         torch = self._torch
         with torch.no_grad():
-            x = torch.as_tensor(self.acting.normalize(observations))
-            error = self._means(x) - torch.as_tensor(labels)
+            error = self._means(torch.as_tensor(normalized)) - torch.as_tensor(labels)
             return float((error**2).mean())
 
     def fit(
-        self, observations: NDArray[np.float32], labels: NDArray[np.float32], settings: DistillSettings
+        self, normalized: NDArray[np.float32], labels: NDArray[np.float32], settings: DistillSettings
     ) -> None:
+        """Fit the actor to `labels` (N, J) on `normalized` observations (N, obs): `settings.epochs`
+        passes of Adam in shuffled minibatches."""
         torch = self._torch
-        x = torch.as_tensor(self.acting.normalize(observations))
+        x = torch.as_tensor(normalized)
         y = torch.as_tensor(labels)
         optimizer = torch.optim.Adam(self.parameters, lr=settings.learning_rate)
         self.model.policy.train()
@@ -201,7 +207,7 @@ def _collect(
     env: Any,
     *,
     teachers: dict[str, PolicySource],
-    routes: list[Route],
+    routes: Sequence[Route],
     student: _Student,
     driver: str,
     steps: int,
@@ -267,10 +273,12 @@ def distill(
         raise StairbotError(f"two routes have the same conditions ({', '.join(names)}); give each once")
     teachers = {DEFAULT_ROUTE: load_policy_source(teacher)}
     teachers.update({route.conditions: load_policy_source(route.teacher) for route in routes})
+    student_config = load_env_config(env_preset)
     for source in teachers.values():
-        _check_teacher(source, env_preset, learner.meta)
+        _check_teacher(source, student_config, learner.meta)
 
     env = make_env(env_preset)
+    # Normalized once as collected: the student's statistics stay fixed, so every fit and loss reads these.
     all_obs = np.zeros((0, learner.meta.observation_size), np.float32)
     all_labels = np.zeros((0, learner.meta.action_size), np.float32)
     records: list[IterationRecord] = []
@@ -279,22 +287,23 @@ def distill(
     try:
         for iteration in range(settings.iterations):
             record = IterationRecord(iteration, "teachers" if iteration == 0 else "student")
-            obs, labels, step_routes, next_seed = _collect(
+            raw_obs, labels, step_routes, next_seed = _collect(
                 env,
                 teachers=teachers,
-                routes=list(routes),
+                routes=routes,
                 student=learner,
                 driver=record.driver,
                 steps=settings.steps_per_iteration,
                 next_seed=next_seed,
                 record=record,
             )
-            record.new_data_loss = learner.loss(obs, labels)
+            normalized = learner.normalize(raw_obs)
+            record.new_data_loss = learner.loss(normalized, labels)
             record.new_data_loss_by_route = {
-                name: learner.loss(obs[step_routes == name], labels[step_routes == name])
+                name: learner.loss(normalized[step_routes == name], labels[step_routes == name])
                 for name in sorted(set(step_routes.tolist()))
             }
-            all_obs = np.concatenate([all_obs, obs])
+            all_obs = np.concatenate([all_obs, normalized])
             all_labels = np.concatenate([all_labels, labels])
             learner.fit(all_obs, all_labels, settings)
             record.loss_after = learner.loss(all_obs, all_labels)

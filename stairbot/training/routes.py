@@ -20,13 +20,14 @@ docs/experiments.md, "Distillation").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from stairbot.errors import ConfigError
+from stairbot.terrain.stairs import Direction
 
 DEFAULT_ROUTE = "default"
-_DIRECTIONS = ("up", "down")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def episode_randomized(info: dict[str, Any]) -> bool:
     return bool(randomization and randomization.get("randomized", True))
 
 
-def route_of(routes: tuple[Route, ...] | list[Route], info: dict[str, Any]) -> str:
+def route_of(routes: Sequence[Route], info: dict[str, Any]) -> str:
     """The name (`Route.conditions`) of the first route matching the episode, or DEFAULT_ROUTE."""
     for route in routes:
         if route.matches(info):
@@ -110,10 +111,9 @@ def _value(key: str, text: str) -> bool | str | float:
             raise ConfigError(f"route condition randomized must be true or false, got {text!r}")
         return text.lower() == "true"
     if key == "direction":
-        if text not in _DIRECTIONS:
-            raise ConfigError(
-                f"route condition direction must be one of {', '.join(_DIRECTIONS)}, got {text!r}"
-            )
+        allowed = [d.value for d in Direction]
+        if text not in allowed:
+            raise ConfigError(f"route condition direction must be one of {', '.join(allowed)}, got {text!r}")
         return text
     try:
         number = float(text)
