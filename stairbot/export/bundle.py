@@ -49,6 +49,7 @@ from stairbot.export.torchscript import to_torchscript
 from stairbot.observations import HISTORY_FRAME_TERMS, OBS_CLIP, history_frame_size
 from stairbot.robots.spec import load_robot_spec
 from stairbot.training.checkpoints import load_normalization, read_meta
+from stairbot.training.lineage import run_lineage
 from stairbot.training.policy import SB3Policy, load_policy, policy_checkpoint
 from stairbot.training.recipe import Recipe
 from stairbot.training.run_dir import RunDir
@@ -268,6 +269,9 @@ def bundle_metadata(
             "versions": json.loads(versions_file.read_text()) if versions_file.is_file() else {},
             "exported_by": f"stairbot {stairbot.__version__}",
             "training_command": command_file.read_text().splitlines() if command_file.is_file() else [],
+            # The commands of the runs and bundles this run started from or was derived from, oldest
+            # first: with training_command, the whole chain that made the policy.
+            "lineage": run_lineage(run.path),
             "run_dir": str(run.path.resolve()),
         },
         "golden": {

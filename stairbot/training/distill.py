@@ -38,6 +38,7 @@ distillation leaves no `out`, and loses minutes, not a training run.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,7 +50,7 @@ from numpy.typing import NDArray
 
 from stairbot.envs.config import EnvConfig, load_env_config
 from stairbot.errors import ConfigError, StairbotError
-from stairbot.policy_source import PolicySource, load_policy_source
+from stairbot.policy_source import PolicySource, load_policy_source, shipped_or_path
 from stairbot.training.checkpoints import (
     CheckpointMeta,
     checkpoint_name,
@@ -334,11 +335,26 @@ def distill(
                 "num_timesteps": learner.meta.num_timesteps,
             },
             "teachers": {name: source.name for name, source in teachers.items()},
+            # A name such as `pretrained` means another bundle once the release changes: the
+            # weights' hash says which one taught.
+            "teacher_weights_sha256": {
+                DEFAULT_ROUTE: _weights_sha256(teacher),
+                **{route.conditions: _weights_sha256(route.teacher) for route in routes},
+            },
             "routes": [asdict(route) for route in routes],
             "settings": asdict(settings),
             "iterations": [asdict(r) for r in records],
         },
     )
+
+
+def _weights_sha256(policy: str | Path) -> str | None:
+    """The sha256 of a bundle's `weights.npz` as its `policy.json` lists it; None for a run."""
+    meta = shipped_or_path(policy) / "policy.json"
+    if not meta.is_file():
+        return None
+    files: dict[str, dict[str, str]] = json.loads(meta.read_text()).get("files", {})
+    return files.get("weights.npz", {}).get("sha256")
 
 
 def _iteration_line(record: IterationRecord) -> str:

@@ -75,6 +75,7 @@ def test_the_student_learns_to_act_as_its_teacher(
     record = json.loads((out / DISTILL_FILE).read_text())
     assert record["student"]["checkpoint"] == str(start)
     assert record["teachers"] == {DEFAULT_ROUTE: teacher.name}
+    assert record["teacher_weights_sha256"] == {DEFAULT_ROUTE: None}  # a checkpoint, not a bundle
     assert [it["driver"] for it in record["iterations"]] == ["teachers", "student", "student"]
     assert all(sum(it["steps"].values()) == 200 for it in record["iterations"])
     assert record["iterations"][-1]["loss_after"] < record["iterations"][0]["new_data_loss"]
@@ -207,3 +208,15 @@ def test_a_route_has_one_name_however_it_is_written() -> None:
     assert parsed == built
     assert parsed.conditions == built.conditions == "direction=up,min_riser_m=0.14"
     assert Route.parse("randomized=TRUE", "pretrained").conditions == "randomized=true"
+
+
+def test_a_bundle_teacher_is_recorded_by_its_weights_hash(ppo_run: TrainedRun) -> None:
+    """`pretrained` names another bundle after each release: the record keeps which weights taught."""
+    import hashlib
+
+    from stairbot.paths import data_dir
+    from stairbot.training.distill import _weights_sha256
+
+    weights = data_dir("pretrained") / "weights.npz"
+    assert _weights_sha256("pretrained") == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert _weights_sha256(ppo_run.path) is None  # a run is named by its path and checkpoint
