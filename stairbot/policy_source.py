@@ -10,6 +10,7 @@ observations match.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,32 @@ def _zero_action(num_joints: int) -> Act:
 
 def _zero_mean_sample(observation: NDArray[np.float32], noise: NDArray[np.float64]) -> NDArray[np.float32]:
     return np.clip(noise, -1.0, 1.0).astype(np.float32)
+
+
+def policy_fingerprint(source: str | Path) -> str | None:
+    """A sha256 over the files that decide what the policy named by `source` does: a bundle's
+    `weights.npz` and `env.yaml`, a run's or checkpoint's `model.zip`, `normalization.npz` and the
+    run's `env.yaml`. The same name (`pretrained`, `runs/x`) can come to mean another policy; equal
+    fingerprints say it did not. None for anything else (the zero action, a missing path)."""
+    path = shipped_or_path(source)
+    if (path / "policy.json").is_file():
+        files = [path / "weights.npz", path / "env.yaml"]
+    else:
+        from stairbot.training.policy import policy_checkpoint
+
+        if (path / "config.yaml").is_file():
+            checkpoint, run_dir = policy_checkpoint(path, "best"), path
+        else:
+            found = run_of_checkpoint(path)
+            if found is None:
+                return None
+            checkpoint, run_dir = path, found
+        files = [checkpoint / "model.zip", checkpoint / "normalization.npz", run_dir / "env.yaml"]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def load_policy_source(source: str | Path | None, *, preset: str = "stairs_up") -> PolicySource:

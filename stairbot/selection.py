@@ -38,7 +38,7 @@ from stairbot.benchmark import (
 )
 from stairbot.conditions import condition_overrides
 from stairbot.errors import ConfigError
-from stairbot.policy_source import load_policy_source
+from stairbot.policy_source import load_policy_source, policy_fingerprint
 
 STRESS_PRESET = "stairs_up_stress"
 
@@ -83,6 +83,8 @@ class Score:
         down_speed_over_command: mean over the held-out down cells of mean speed / command (None:
             no down cell had a speed figure).
         heldout_cells: the held-out cells, clean then randomized (benchmark rows).
+        fingerprint: `policy_source.policy_fingerprint` of the policy scored, so that a saved
+            score is reused only for the same weights (`pretrained` changes at every release).
     """
 
     policy: str
@@ -91,6 +93,7 @@ class Score:
     clean_up_mean: float
     down_speed_over_command: float | None
     heldout_cells: tuple[dict[str, Any], ...] = field(repr=False, default=())
+    fingerprint: str | None = None  # `policy_fingerprint` of what was scored (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,7 @@ def score_policy(
         clean_up_mean=_mean([c.success_rate for c in cells if c.condition == CLEAN and c.direction == "up"]),
         down_speed_over_command=_mean(speeds) if speeds else None,
         heldout_cells=tuple(c.row() for c in cells),
+        fingerprint=policy_fingerprint(policy),
     )
 
 
@@ -273,19 +277,27 @@ def select(
     """Score the release and every candidate (POLICY strings) and judge each against the release.
 
     `known`: scores already measured under the same rule (`known_scores`), by POLICY string; those
-    policies are not run again (the scores are seeded, so a rerun would give the same figures, as
-    long as the policy behind the name has not changed)."""
+    policies are not run again when the saved fingerprint matches the policy's files now (the
+    scores are seeded, so a rerun would give the same figures). A saved score of other weights
+    under the same name, or one that records none, is measured again."""
     if not candidates:
         raise ConfigError("give at least one candidate policy to choose from")
     rule = rule or SelectionRule()
     known = known or {}
     scores = {}
     for policy in dict.fromkeys([release, *candidates]):  # each policy scored once
-        if policy in known:
+        saved = known.get(policy)
+        if (
+            saved is not None
+            and saved.fingerprint is not None
+            and saved.fingerprint == policy_fingerprint(policy)
+        ):
             if log is not None:
                 log(f"{policy}: score reused")
-            scores[policy] = known[policy]
+            scores[policy] = saved
             continue
+        if saved is not None and log is not None:
+            log(f"{policy}: the saved score is of other weights (or does not say which); scoring it again")
         if log is not None:
             log(f"scoring {policy}")
         scores[policy] = score_policy(policy, rule, processes=processes, log=log)

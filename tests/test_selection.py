@@ -4,6 +4,7 @@ tiny PPO run (tests/training/helpers.py: it falls within a few control steps, so
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from training.helpers import PPO_TINY
 
 from stairbot.cli import main
 from stairbot.errors import ConfigError
-from stairbot.policy_source import load_policy_source
+from stairbot.policy_source import load_policy_source, policy_fingerprint
 from stairbot.selection import Score, Selection, SelectionRule, judge, known_scores, select
 from stairbot.training import trainer
 from stairbot.training.checkpoints import list_checkpoints
@@ -157,6 +158,35 @@ def test_select_reuses_the_scores_of_an_earlier_file_made_under_the_same_rule(
     )
     assert "was scored under another rule" in capsys.readouterr().err
     assert not third.exists()
+
+
+def test_a_saved_score_is_not_reused_for_other_weights_under_the_same_name(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pretrained` (or a run retrained in place) names other weights after a release: a score saved
+    under the name is reused only while the files behind it are the ones scored."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    first = tmp_path / "first.json"
+    options = ["--against", str(run), "--quick", "--processes", "1"]
+    assert main(["select", str(run / "best"), *options, "--json", str(first)]) == 0
+    saved = json.loads(first.read_text())
+    assert saved["release"]["fingerprint"] == policy_fingerprint(run)
+    capsys.readouterr()
+
+    # Another checkpoint's model takes the run's best's place: same names, other weights.
+    shutil.copyfile(list_checkpoints(run)[0] / "model.zip", run / "best" / "model.zip")
+    assert policy_fingerprint(run) != saved["release"]["fingerprint"]
+    assert main(["select", str(run / "best"), *options, "--reuse", str(first)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{run}: the saved score is of other weights" in printed and f"scoring {run}\n" in printed
+
+    # A file from before fingerprints were recorded says nothing about the weights: scored again.
+    for entry in [saved["release"], *saved["candidates"]]:
+        del entry["fingerprint"]
+    first.write_text(json.dumps(saved))
+    assert main(["select", str(run / "best"), *options, "--reuse", str(first)]) == 0
+    assert f"scoring {run / 'best'}" in capsys.readouterr().out
 
 
 def test_reuse_of_a_file_that_is_no_selection_is_refused(tmp_path: Path) -> None:
