@@ -10,7 +10,9 @@ the links each run directory already records and returns the chain's commands, o
 - `distill.json`'s student run, `average.json`'s sources and `ensemble.json`'s members.
 
 A source that is no longer on disk (runs/ is scratch space) ends its branch with a `# not found:
-PATH` line, so a gap in the record is visible rather than silent.
+PATH` line, so a gap in the record is visible rather than silent. A bundle is read as it is when the
+lineage is taken: a run started from `pretrained` gets the chain of whatever is shipped then, so
+export a run while the bundles it names are still the ones it used.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from pathlib import Path
 
 from stairbot.config import read_yaml
+from stairbot.errors import StairbotError
 from stairbot.policy_source import run_of_checkpoint
 
 NOT_FOUND = "# not found: "
@@ -43,7 +46,10 @@ def bundle_lineage(bundle: Path) -> list[str]:
 
 def _sources_lineage(run: Path, depth: int) -> list[str]:
     if depth > _MAX_DEPTH:
-        raise RecursionError(f"the lineage of {run} is more than {_MAX_DEPTH} runs deep: a cycle?")
+        raise StairbotError(
+            f"the lineage of {run} is more than {_MAX_DEPTH} runs deep: do its records (config.yaml's "
+            "init_from, distill.json, average.json, ensemble.json) name each other in a cycle?"
+        )
     lines: list[str] = []
     for source in _sources(run):
         lines.extend(_lineage_of_source(source, run, depth + 1))
