@@ -8,10 +8,19 @@ committed reports use seeds 0-99) and applies `SelectionRule`:
 1. Robust: under the stress condition (`stairs_up_stress` at 0.12 m risers, up; 40 episodes per
    tread) the candidate succeeds in at least 80 % of the episodes on every tread.
 2. No dive: going down, its mean speed is at most 1.5 x the command (a policy that lets itself fall
-   down the flight scores well on descents and is no controller; the release runs at 1.1 x).
-3. No worse than the release: its held-out mean (success over the whole held-out grid: risers
-   0.10-0.175 m, both treads, up and down, clean and randomized; 10 episodes per cell) and its
-   clean climbs (the mean of the clean up cells) are each at least the release's.
+   down the flight scores well on descents and is no controller; the release runs at 1.2 x).
+3. Better than the release, beyond the noise: its held-out mean (success over the whole held-out
+   grid: risers 0.10-0.175 m, both treads, up and down, clean and randomized; 40 episodes per
+   cell) exceeds the release's by at least 2 standard errors of their difference, and its clean
+   climbs (the mean of the clean up cells) are at least the release's.
+
+Why a margin: an episode's outcome hangs on float rounding (the same weights run by the bundle
+runtime and by PyTorch act alike to 1e-6 and still end some episodes differently), so two scores
+of one policy differ by about a standard error: a candidate no better than the release passes a
+bare "at least the release's" about half the time, and one of several such candidates nearly
+always. The standard error of a score is that of a mean of per-cell binomial rates, each cell's
+rate taken as (successes + 1) / (episodes + 2) so that a cell at 0 or 100 % still counts as
+uncertain.
 
 Among the candidates that pass, the highest held-out mean ships (the first listed, on a tie). If
 none passes, the release stays.
@@ -50,13 +59,14 @@ class SelectionRule:
 
     heldout_risers_m: tuple[float, ...] = (0.10, 0.125, 0.15, 0.175)
     treads_m: tuple[float, ...] = DEFAULT_TREADS_M
-    heldout_episodes: int = 10  # per cell, from `seed`
+    heldout_episodes: int = 40  # per cell, from `seed`
     stress_riser_m: float = 0.12
     stress_episodes: int = 40  # per tread, from `seed`
     stress_preset: str = STRESS_PRESET
     seed: int = 1000
     min_stress_success: float = 0.8
     max_down_speed_over_command: float = 1.5
+    min_heldout_gain_se: float = 2.0  # held-out mean over the release's, in standard errors
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_stress_success <= 1.0:
@@ -64,6 +74,9 @@ class SelectionRule:
         speed = self.max_down_speed_over_command
         if not (math.isfinite(speed) and speed > 0):
             raise ConfigError(f"max_down_speed_over_command must be a positive number, got {speed}")
+        gain = self.min_heldout_gain_se
+        if not (math.isfinite(gain) and gain >= 0):
+            raise ConfigError(f"min_heldout_gain_se must be a number >= 0, got {gain}")
         if self.heldout_episodes < 1 or self.stress_episodes < 1:
             raise ConfigError(
                 f"episodes per cell must be at least 1, got held-out {self.heldout_episodes}, "
@@ -95,6 +108,19 @@ class Score:
     heldout_cells: tuple[dict[str, Any], ...] = field(repr=False, default=())
     fingerprint: str | None = None  # `policy_fingerprint` of what was scored (None: not recorded)
 
+    @property
+    def heldout_standard_error(self) -> float:
+        """Standard error of `heldout_mean` (0 without cells): the mean of C per-cell rates has
+        variance sum(p (1 - p) / n) / C**2, each cell's p taken as (successes + 1) / (n + 2)."""
+        if not self.heldout_cells:
+            return 0.0
+        variance = 0.0
+        for cell in self.heldout_cells:
+            episodes = int(cell["episodes"])
+            rate = (float(cell["success_rate"]) * episodes + 1) / (episodes + 2)
+            variance += rate * (1 - rate) / episodes
+        return math.sqrt(variance) / len(self.heldout_cells)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -124,8 +150,8 @@ class Selection:
         chosen = self.chosen
         return {
             "rule": asdict(self.rule),
-            "release": asdict(self.release),
-            "candidates": [{**asdict(v.score), "reasons": list(v.reasons)} for v in self.verdicts],
+            "release": _score_dict(self.release),
+            "candidates": [{**_score_dict(v.score), "reasons": list(v.reasons)} for v in self.verdicts],
             "chosen": None if chosen is None else chosen.policy,
         }
 
@@ -135,7 +161,14 @@ class Selection:
 
     def table(self) -> str:
         treads = list(self.release.stress_success)
-        header = ["policy", *(f"stress {t} m" for t in treads), "held-out", "clean up", "down/cmd", "verdict"]
+        header = [
+            "policy",
+            *(f"stress {t} m" for t in treads),
+            "held-out ± SE",
+            "clean up",
+            "down/cmd",
+            "verdict",
+        ]
         rows = [_row(self.release, treads, "release")]
         for v in self.verdicts:
             rows.append(_row(v.score, treads, "passes" if v.passes else "; ".join(v.reasons)))
@@ -151,12 +184,16 @@ class Selection:
         return "\n".join(lines)
 
 
+def _score_dict(score: Score) -> dict[str, Any]:
+    return {**asdict(score), "heldout_standard_error": score.heldout_standard_error}
+
+
 def _row(score: Score, treads: Sequence[str], verdict: str) -> list[str]:
     speed = score.down_speed_over_command
     return [
         score.policy,
         *(f"{score.stress_success.get(t, float('nan')):.0%}" for t in treads),
-        f"{score.heldout_mean:.3f}",
+        f"{score.heldout_mean:.3f} ± {score.heldout_standard_error:.3f}",
         f"{score.clean_up_mean:.3f}",
         "-" if speed is None else f"{speed:.2f}",
         verdict,
@@ -238,8 +275,15 @@ def judge(score: Score, release: Score, rule: SelectionRule) -> Verdict:
     speed = score.down_speed_over_command
     if speed is not None and speed > rule.max_down_speed_over_command:
         reasons.append(f"dives: down at {speed:.2f} x command > {rule.max_down_speed_over_command:g}")
-    if score.heldout_mean < release.heldout_mean:
-        reasons.append(f"held-out {score.heldout_mean:.3f} < release {release.heldout_mean:.3f}")
+    gain = score.heldout_mean - release.heldout_mean
+    needed = rule.min_heldout_gain_se * math.hypot(
+        score.heldout_standard_error, release.heldout_standard_error
+    )
+    if gain < needed:
+        reasons.append(
+            f"held-out {score.heldout_mean:.3f} - release {release.heldout_mean:.3f} = {gain:+.3f} "
+            f"< {rule.min_heldout_gain_se:g} SE ({needed:.3f})"
+        )
     if score.clean_up_mean < release.clean_up_mean:
         reasons.append(f"clean up {score.clean_up_mean:.3f} < release {release.clean_up_mean:.3f}")
     return Verdict(score, tuple(reasons))

@@ -40,7 +40,7 @@ def test_a_candidate_better_on_every_figure_passes() -> None:
     [
         (Score("a", {"0.25": 0.97, "0.32": 0.775}, 0.8, 0.8, 1.0), "stress 0.32 m 78% < 80%"),
         (_score("a", down=1.6), "dives: down at 1.60 x command > 1.5"),
-        (_score("a", heldout=0.73), "held-out 0.730 < release 0.740"),
+        (_score("a", heldout=0.73), "held-out 0.730 - release 0.740 = -0.010 < 2 SE (0.000)"),
         (_score("a", clean_up=0.55), "clean up 0.550 < release 0.700"),
     ],
 )
@@ -66,11 +66,43 @@ def test_the_passing_candidate_with_the_highest_held_out_mean_ships_the_first_on
     assert nothing.chosen is None and nothing.to_dict()["chosen"] is None
 
 
+def _cells(successes: list[int], episodes: int) -> tuple[dict[str, float], ...]:
+    return tuple({"episodes": episodes, "success_rate": k / episodes} for k in successes)
+
+
+def test_the_standard_error_of_a_held_out_mean_counts_every_cell_as_uncertain() -> None:
+    # Two cells of 40: 20 and 40 successes, rates taken as 21/42 and 41/42.
+    score = Score("a", {}, 0.75, 0.7, None, heldout_cells=_cells([20, 40], 40))
+    expected = np.sqrt(0.5 * 0.5 / 40 + (41 / 42) * (1 / 42) / 40) / 2
+    assert score.heldout_standard_error == pytest.approx(expected)
+    # Four times the episodes, about half the error; no cells (figures given by hand), none.
+    more = Score("a", {}, 0.75, 0.7, None, heldout_cells=_cells([80, 160], 160))
+    assert more.heldout_standard_error == pytest.approx(expected / 2, rel=0.05)
+    assert _score("a").heldout_standard_error == 0.0
+
+
+def test_a_held_out_gain_inside_the_noise_does_not_ship() -> None:
+    """32 cells of 40 episodes at 80 %: a standard error of 0.011 per score, so a gain needs 0.031."""
+    release = Score("release", {"0.25": 0.85, "0.32": 0.85}, 0.8, 0.8, 1.1, _cells([32] * 32, 40))
+    se = release.heldout_standard_error
+    assert 0.010 < se < 0.012
+    needed = 2 * np.hypot(se, se)
+    small = Score("a", {"0.25": 0.9, "0.32": 0.9}, 0.8 + needed / 2, 0.9, 1.1, _cells([32] * 32, 40))
+    verdict = judge(small, release, RULE)
+    assert verdict.reasons == (f"held-out 0.816 - release 0.800 = +0.016 < 2 SE ({needed:.3f})",)
+    clear = Score("a", {"0.25": 0.9, "0.32": 0.9}, 0.8 + needed, 0.9, 1.1, _cells([32] * 32, 40))
+    assert judge(clear, release, RULE).passes
+    # The margin is the rule's: none asked, none applied.
+    assert judge(small, release, SelectionRule(min_heldout_gain_se=0)).passes
+
+
 def test_bad_rules_are_refused() -> None:
     with pytest.raises(ConfigError, match="min_stress_success must lie in"):
         SelectionRule(min_stress_success=1.2)
     with pytest.raises(ConfigError, match="episodes per cell must be at least 1"):
         SelectionRule(stress_episodes=0)
+    with pytest.raises(ConfigError, match="min_heldout_gain_se must be a number >= 0"):
+        SelectionRule(min_heldout_gain_se=-1)
 
 
 def test_select_needs_a_candidate() -> None:
@@ -124,6 +156,8 @@ def test_select_scores_the_release_and_candidates_and_writes_its_choice(
     for key in ("stress_success", "heldout_mean", "clean_up_mean", "heldout_cells"):
         assert best[key] == release[key]
     assert len(release["heldout_cells"]) == 8  # 1 riser x 2 treads x up/down x clean/randomized
+    # 8 cells of 2 episodes, each at 0 % (the tiny run falls): rate 1/4 each, SE sqrt(8 * 3/32) / 8.
+    assert release["heldout_standard_error"] == pytest.approx(np.sqrt(8 * (3 / 16) / 2) / 8)
     assert set(release["stress_success"]) == {"0.25", "0.32"}
     # The tiny run falls at once: under the 80 % stress bar, so nothing ships, and it says why.
     assert all(
