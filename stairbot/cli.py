@@ -590,7 +590,13 @@ def _select(args: argparse.Namespace) -> int:
 
     rule = selection.SelectionRule()
     if args.quick:  # a small grid to try the command out: not a rule to choose a release by
-        rule = selection.SelectionRule(heldout_risers_m=(0.10,), heldout_episodes=2, stress_episodes=2)
+        rule = selection.SelectionRule(
+            heldout_risers_m=(0.10,),
+            heldout_episodes=2,
+            stress_episodes=2,
+            target_cells=(("up", 0.10),),
+            target_episodes=2,
+        )
     known = selection.known_scores(Path(args.reuse), rule) if args.reuse else None
     result = selection.select(
         args.candidates, args.against, rule, known=known, processes=args.processes, log=print
@@ -627,7 +633,9 @@ def _add_select(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument("--processes", type=int, help="cells run in parallel (default: one per core)")
     parser.add_argument(
-        "--quick", action="store_true", help="2 episodes per cell on 0.10 m risers: to try it out"
+        "--quick",
+        action="store_true",
+        help="2 episodes per cell on 0.10 m risers (target: up 0.10 m): to try it out",
     )
     parser.set_defaults(func=_select)
 

@@ -9,18 +9,23 @@ committed reports use seeds 0-99) and applies `SelectionRule`:
    tread) the candidate succeeds in at least 80 % of the episodes on every tread.
 2. No dive: going down, its mean speed is at most 1.5 x the command (a policy that lets itself fall
    down the flight scores well on descents and is no controller; the release runs at 1.2 x).
-3. Better than the release, beyond the noise: its held-out mean (success over the whole held-out
+3. No worse than the release beyond the noise: its held-out mean (success over the whole held-out
    grid: risers 0.10-0.175 m, both treads, up and down, clean and randomized; 40 episodes per
-   cell) exceeds the release's by at least 2 standard errors of their difference, and its clean
-   climbs (the mean of the clean up cells) are at least the release's.
+   cell) and its clean climbs (the mean of the held-out grid's clean up cells) are each no lower
+   than the release's by more than 2 standard errors of the difference.
+4. Better than the release beyond the noise, where it counts: its held-out mean or its target mean
+   (issue 4's target cells: clean, up at 0.15 and 0.18 m and down at 0.15 m risers, both treads;
+   100 episodes per cell from seed 2000) exceeds the release's by at least 2 standard errors of
+   the difference.
 
-Why a margin: an episode's outcome hangs on float rounding (the same weights run by the bundle
+Why the margins: an episode's outcome hangs on float rounding (the same weights run by the bundle
 runtime and by PyTorch act alike to 1e-6 and still end some episodes differently), so two scores
-of one policy differ by about a standard error: a candidate no better than the release passes a
-bare "at least the release's" about half the time, and one of several such candidates nearly
-always. The standard error of a score is that of a mean of per-cell binomial rates, each cell's
-rate taken as (successes + 1) / (episodes + 2) so that a cell at 0 or 100 % still counts as
-uncertain.
+of one policy differ by about a standard error. Under a bare "at least the release's" a candidate
+no better than the release passes about half the time, one of several such candidates nearly
+always, and a better one fails as often as it is unlucky on one of the figures. The standard error
+of a mean over cells is that of a mean of binomial rates, each cell's rate taken as (successes +
+1) / (episodes + 2) so that a cell at 0 or 100 % still counts as uncertain; that of a difference
+is the two scores' combined (independent: equal seeds do not make equal episodes).
 
 Among the candidates that pass, the highest held-out mean ships (the first listed, on a tie). If
 none passes, the release stays.
@@ -40,6 +45,7 @@ from stairbot.benchmark import (
     CLEAN,
     DEFAULT_TREADS_M,
     RANDOMIZED,
+    Cell,
     CellResult,
     grid_cells,
     run_benchmark,
@@ -66,7 +72,11 @@ class SelectionRule:
     seed: int = 1000
     min_stress_success: float = 0.8
     max_down_speed_over_command: float = 1.5
-    min_heldout_gain_se: float = 2.0  # held-out mean over the release's, in standard errors
+    # Issue 4's targets, (direction, riser m) on every tread, clean; from their own seeds.
+    target_cells: tuple[tuple[str, float], ...] = (("up", 0.15), ("up", 0.18), ("down", 0.15))
+    target_episodes: int = 100
+    target_seed: int = 2000
+    noise_margin_se: float = 2.0  # the margin of rules 3 and 4, in standard errors of a difference
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_stress_success <= 1.0:
@@ -74,13 +84,18 @@ class SelectionRule:
         speed = self.max_down_speed_over_command
         if not (math.isfinite(speed) and speed > 0):
             raise ConfigError(f"max_down_speed_over_command must be a positive number, got {speed}")
-        gain = self.min_heldout_gain_se
-        if not (math.isfinite(gain) and gain >= 0):
-            raise ConfigError(f"min_heldout_gain_se must be a number >= 0, got {gain}")
-        if self.heldout_episodes < 1 or self.stress_episodes < 1:
+        margin = self.noise_margin_se
+        if not (math.isfinite(margin) and margin >= 0):
+            raise ConfigError(f"noise_margin_se must be a number >= 0, got {margin}")
+        if not self.target_cells or any(d not in ("up", "down") for d, _ in self.target_cells):
+            raise ConfigError(
+                f"target_cells must be (direction, riser m) pairs with direction up or down, "
+                f"got {self.target_cells}"
+            )
+        if min(self.heldout_episodes, self.stress_episodes, self.target_episodes) < 1:
             raise ConfigError(
                 f"episodes per cell must be at least 1, got held-out {self.heldout_episodes}, "
-                f"stress {self.stress_episodes}"
+                f"stress {self.stress_episodes}, target {self.target_episodes}"
             )
 
 
@@ -95,7 +110,9 @@ class Score:
         clean_up_mean: mean success over the clean up cells of the held-out grid.
         down_speed_over_command: mean over the held-out down cells of mean speed / command (None:
             no down cell had a speed figure).
+        target_mean: mean success over the rule's target cells (clean).
         heldout_cells: the held-out cells, clean then randomized (benchmark rows).
+        target_cells: the target cells (benchmark rows).
         fingerprint: `policy_source.policy_fingerprint` of the policy scored, so that a saved
             score is reused only for the same weights (`pretrained` changes at every release).
     """
@@ -105,21 +122,41 @@ class Score:
     heldout_mean: float
     clean_up_mean: float
     down_speed_over_command: float | None
+    target_mean: float = math.nan
     heldout_cells: tuple[dict[str, Any], ...] = field(repr=False, default=())
+    target_cells: tuple[dict[str, Any], ...] = field(repr=False, default=())
     fingerprint: str | None = None  # `policy_fingerprint` of what was scored (None: not recorded)
 
     @property
     def heldout_standard_error(self) -> float:
-        """Standard error of `heldout_mean` (0 without cells): the mean of C per-cell rates has
-        variance sum(p (1 - p) / n) / C**2, each cell's p taken as (successes + 1) / (n + 2)."""
-        if not self.heldout_cells:
-            return 0.0
-        variance = 0.0
-        for cell in self.heldout_cells:
-            episodes = int(cell["episodes"])
-            rate = (float(cell["success_rate"]) * episodes + 1) / (episodes + 2)
-            variance += rate * (1 - rate) / episodes
-        return math.sqrt(variance) / len(self.heldout_cells)
+        """Standard error of `heldout_mean` (0 without cells: figures given by hand)."""
+        return mean_standard_error(self.heldout_cells)
+
+    @property
+    def clean_up_standard_error(self) -> float:
+        """Standard error of `clean_up_mean` (0 without cells)."""
+        return mean_standard_error(
+            [c for c in self.heldout_cells if c["condition"] == CLEAN and c["direction"] == "up"]
+        )
+
+    @property
+    def target_standard_error(self) -> float:
+        """Standard error of `target_mean` (0 without cells)."""
+        return mean_standard_error(self.target_cells)
+
+
+def mean_standard_error(cells: Sequence[Mapping[str, Any]]) -> float:
+    """Standard error of the mean success rate of benchmark `cells` (rows with `episodes` and
+    `success_rate`; 0 for none): the mean of C rates has variance sum(p (1 - p) / n) / C**2, each
+    cell's p taken as (successes + 1) / (n + 2)."""
+    if not cells:
+        return 0.0
+    variance = 0.0
+    for cell in cells:
+        episodes = int(cell["episodes"])
+        rate = (float(cell["success_rate"]) * episodes + 1) / (episodes + 2)
+        variance += rate * (1 - rate) / episodes
+    return math.sqrt(variance) / len(cells)
 
 
 @dataclass(frozen=True)
@@ -166,6 +203,7 @@ class Selection:
             *(f"stress {t} m" for t in treads),
             "held-out ± SE",
             "clean up",
+            "targets ± SE",
             "down/cmd",
             "verdict",
         ]
@@ -185,7 +223,12 @@ class Selection:
 
 
 def _score_dict(score: Score) -> dict[str, Any]:
-    return {**asdict(score), "heldout_standard_error": score.heldout_standard_error}
+    return {
+        **asdict(score),
+        "heldout_standard_error": score.heldout_standard_error,
+        "clean_up_standard_error": score.clean_up_standard_error,
+        "target_standard_error": score.target_standard_error,
+    }
 
 
 def _row(score: Score, treads: Sequence[str], verdict: str) -> list[str]:
@@ -195,6 +238,7 @@ def _row(score: Score, treads: Sequence[str], verdict: str) -> list[str]:
         *(f"{score.stress_success.get(t, float('nan')):.0%}" for t in treads),
         f"{score.heldout_mean:.3f} ± {score.heldout_standard_error:.3f}",
         f"{score.clean_up_mean:.3f}",
+        f"{score.target_mean:.3f} ± {score.target_standard_error:.3f}",
         "-" if speed is None else f"{speed:.2f}",
         verdict,
     ]
@@ -230,6 +274,35 @@ def _stress_cells(
     return results
 
 
+def _target_cells(
+    policy: str, rule: SelectionRule, processes: int, log: Callable[[str], None] | None
+) -> list[CellResult]:
+    """The rule's target cells, clean (randomization off, as the benchmark's clean grid)."""
+    source = load_policy_source(policy)
+    clean = condition_overrides(source.env_preset, None)
+    cells = [
+        Cell(direction, tread, riser, CLEAN, clean)
+        for direction, riser in rule.target_cells
+        for tread in rule.treads_m
+    ]
+    results = []
+    for result in run_cells(
+        policy=policy,
+        source=source,
+        cells=cells,
+        episodes=rule.target_episodes,
+        seed=rule.target_seed,
+        processes=processes,
+    ):
+        results.append(result)
+        if log is not None:
+            log(
+                f"  target {result.direction} tread {result.tread_m:g} riser {result.riser_m:g}: "
+                f"{result.success_rate:.0%}"
+            )
+    return results
+
+
 def score_policy(
     policy: str,
     rule: SelectionRule,
@@ -252,6 +325,7 @@ def score_policy(
     )
     assert heldout.randomized is not None
     cells: list[CellResult] = [*heldout.cells, *heldout.randomized.cells]
+    targets = _target_cells(policy, rule, processes or os.cpu_count() or 1, log)
     speeds = [
         c.speed_over_command for c in cells if c.direction == "down" and c.speed_over_command is not None
     ]
@@ -261,7 +335,9 @@ def score_policy(
         heldout_mean=_mean([c.success_rate for c in cells]),
         clean_up_mean=_mean([c.success_rate for c in cells if c.condition == CLEAN and c.direction == "up"]),
         down_speed_over_command=_mean(speeds) if speeds else None,
+        target_mean=_mean([c.success_rate for c in targets]),
         heldout_cells=tuple(c.row() for c in cells),
+        target_cells=tuple(c.row() for c in targets),
         fingerprint=policy_fingerprint(policy),
     )
 
@@ -275,18 +351,58 @@ def judge(score: Score, release: Score, rule: SelectionRule) -> Verdict:
     speed = score.down_speed_over_command
     if speed is not None and speed > rule.max_down_speed_over_command:
         reasons.append(f"dives: down at {speed:.2f} x command > {rule.max_down_speed_over_command:g}")
-    gain = score.heldout_mean - release.heldout_mean
-    needed = rule.min_heldout_gain_se * math.hypot(
-        score.heldout_standard_error, release.heldout_standard_error
-    )
-    if gain < needed:
-        reasons.append(
-            f"held-out {score.heldout_mean:.3f} - release {release.heldout_mean:.3f} = {gain:+.3f} "
-            f"< {rule.min_heldout_gain_se:g} SE ({needed:.3f})"
-        )
-    if score.clean_up_mean < release.clean_up_mean:
-        reasons.append(f"clean up {score.clean_up_mean:.3f} < release {release.clean_up_mean:.3f}")
+    heldout = _Difference.of("held-out", "heldout", score, release, rule)
+    clean_up = _Difference.of("clean up", "clean_up", score, release, rule)
+    target = _Difference.of("targets", "target", score, release, rule)
+    reasons.extend(d.worse() for d in (heldout, clean_up) if d.is_worse)
+    if not (heldout.is_better or target.is_better):
+        reasons.append(f"no better beyond the noise: {heldout.gain_text()}, {target.gain_text()}")
     return Verdict(score, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class _Difference:
+    """A candidate's figure against the release's, with the rule's noise margin (in the figure's
+    units: `noise_margin_se` standard errors of the difference)."""
+
+    name: str
+    candidate: float
+    release: float
+    margin: float
+
+    @classmethod
+    def of(cls, name: str, figure: str, score: Score, release: Score, rule: SelectionRule) -> _Difference:
+        """`figure`: a Score's `FIGURE_mean` with its `FIGURE_standard_error`."""
+        se = math.hypot(
+            getattr(score, f"{figure}_standard_error"), getattr(release, f"{figure}_standard_error")
+        )
+        return cls(
+            name,
+            getattr(score, f"{figure}_mean"),
+            getattr(release, f"{figure}_mean"),
+            rule.noise_margin_se * se,
+        )
+
+    @property
+    def gain(self) -> float:
+        return self.candidate - self.release
+
+    @property
+    def is_worse(self) -> bool:
+        return self.gain < -self.margin
+
+    @property
+    def is_better(self) -> bool:  # False when either figure is missing (nan)
+        return self.gain >= self.margin
+
+    def worse(self) -> str:
+        return (
+            f"{self.name} {self.candidate:.3f} < release {self.release:.3f} - {self.margin:.3f} "
+            "(the noise margin)"
+        )
+
+    def gain_text(self) -> str:
+        return f"{self.name} {self.gain:+.3f} < {self.margin:.3f}"
 
 
 def known_scores(path: Path, rule: SelectionRule) -> dict[str, Score]:
@@ -305,6 +421,7 @@ def known_scores(path: Path, rule: SelectionRule) -> dict[str, Score]:
     for entry in entries:
         values = {k: v for k, v in entry.items() if k in names}
         values["heldout_cells"] = tuple(values.get("heldout_cells", ()))
+        values["target_cells"] = tuple(values.get("target_cells", ()))
         scores[str(entry["policy"])] = Score(**values)
     return scores
 

@@ -23,12 +23,19 @@ RULE = SelectionRule()
 
 
 def _score(
-    name: str, stress: float = 0.9, heldout: float = 0.75, clean_up: float = 0.7, down: float = 1.1
+    name: str,
+    *,
+    stress: float = 0.9,
+    heldout: float = 0.75,
+    clean_up: float = 0.7,
+    down: float = 1.1,
+    target: float = 0.8,
 ) -> Score:
-    return Score(name, {"0.25": stress, "0.32": stress}, heldout, clean_up, down)
+    """Figures given by hand: no cells, so no standard errors and no noise margin."""
+    return Score(name, {"0.25": stress, "0.32": stress}, heldout, clean_up, down, target)
 
 
-RELEASE = _score("release", stress=0.85, heldout=0.74, clean_up=0.70)
+RELEASE = _score("release", stress=0.85, heldout=0.74, clean_up=0.70, target=0.8)
 
 
 def test_a_candidate_better_on_every_figure_passes() -> None:
@@ -38,10 +45,10 @@ def test_a_candidate_better_on_every_figure_passes() -> None:
 @pytest.mark.parametrize(
     ("candidate", "reason"),
     [
-        (Score("a", {"0.25": 0.97, "0.32": 0.775}, 0.8, 0.8, 1.0), "stress 0.32 m 78% < 80%"),
+        (Score("a", {"0.25": 0.97, "0.32": 0.775}, 0.8, 0.8, 1.0, 0.8), "stress 0.32 m 78% < 80%"),
         (_score("a", down=1.6), "dives: down at 1.60 x command > 1.5"),
-        (_score("a", heldout=0.73), "held-out 0.730 - release 0.740 = -0.010 < 2 SE (0.000)"),
-        (_score("a", clean_up=0.55), "clean up 0.550 < release 0.700"),
+        (_score("a", heldout=0.73), "held-out 0.730 < release 0.740 - 0.000 (the noise margin)"),
+        (_score("a", clean_up=0.55), "clean up 0.550 < release 0.700 - 0.000 (the noise margin)"),
     ],
 )
 def test_each_condition_of_the_rule_is_enforced_and_said(candidate: Score, reason: str) -> None:
@@ -81,19 +88,48 @@ def test_the_standard_error_of_a_held_out_mean_counts_every_cell_as_uncertain() 
     assert _score("a").heldout_standard_error == 0.0
 
 
-def test_a_held_out_gain_inside_the_noise_does_not_ship() -> None:
-    """32 cells of 40 episodes at 80 %: a standard error of 0.011 per score, so a gain needs 0.031."""
-    release = Score("release", {"0.25": 0.85, "0.32": 0.85}, 0.8, 0.8, 1.1, _cells([32] * 32, 40))
-    se = release.heldout_standard_error
-    assert 0.010 < se < 0.012
-    needed = 2 * np.hypot(se, se)
-    small = Score("a", {"0.25": 0.9, "0.32": 0.9}, 0.8 + needed / 2, 0.9, 1.1, _cells([32] * 32, 40))
-    verdict = judge(small, release, RULE)
-    assert verdict.reasons == (f"held-out 0.816 - release 0.800 = +0.016 < 2 SE ({needed:.3f})",)
-    clear = Score("a", {"0.25": 0.9, "0.32": 0.9}, 0.8 + needed, 0.9, 1.1, _cells([32] * 32, 40))
-    assert judge(clear, release, RULE).passes
-    # The margin is the rule's: none asked, none applied.
-    assert judge(small, release, SelectionRule(min_heldout_gain_se=0)).passes
+def _measured(heldout: float, clean_up: float, target: float) -> Score:
+    """A score with cells as `select` measures them: 32 held-out cells of 40 episodes (8 of them
+    clean climbs) and 6 target cells of 100, every cell of a figure at its mean."""
+    heldout_cells = [
+        {**cell, "condition": condition, "direction": direction}
+        for condition in ("clean", "randomized")
+        for direction in ("up", "down")
+        for cell in _cells(
+            [round((clean_up if (condition, direction) == ("clean", "up") else heldout) * 40)] * 8, 40
+        )
+    ]
+    return Score(
+        "a",
+        {"0.25": 0.9, "0.32": 0.9},
+        heldout,
+        clean_up,
+        1.1,
+        target,
+        heldout_cells=tuple(heldout_cells),
+        target_cells=_cells([round(target * 100)] * 6, 100),
+    )
+
+
+def test_a_gain_inside_the_noise_does_not_ship_and_a_loss_inside_it_is_no_loss() -> None:
+    release = _measured(0.8, 0.8, 0.8)
+    held_out_margin = 2 * np.hypot(release.heldout_standard_error, release.heldout_standard_error)
+    target_margin = 2 * np.hypot(release.target_standard_error, release.target_standard_error)
+    assert 0.010 < release.heldout_standard_error < 0.012 and 0.014 < release.target_standard_error < 0.018
+    # The same figures, or gains smaller than the margins: not shown better, so it does not ship.
+    same = judge(_measured(0.8, 0.8, 0.8), release, RULE)
+    gains = f"held-out +0.000 < {held_out_margin:.3f}, targets +0.000 < {target_margin:.3f}"
+    assert same.reasons == (f"no better beyond the noise: {gains}",)
+    assert not judge(_measured(0.8 + held_out_margin / 2, 0.8, 0.8 + target_margin / 2), release, RULE).passes
+    # Better beyond the noise on either figure ships, the other held within the noise.
+    assert judge(_measured(0.8 + held_out_margin, 0.8, 0.8), release, RULE).passes
+    assert judge(_measured(0.8 - held_out_margin / 2, 0.8 - 0.01, 0.8 + target_margin), release, RULE).passes
+    # Better on the targets but worse beyond the noise on the held-out grid: it does not.
+    worse = judge(_measured(0.8 - 1.5 * held_out_margin, 0.8, 0.9), release, RULE)
+    assert len(worse.reasons) == 1 and worse.reasons[0].startswith("held-out 0.7")
+    assert worse.reasons[0].endswith("(the noise margin)")
+    # The margins are the rule's: none asked, none applied.
+    assert judge(_measured(0.8, 0.8, 0.8), release, SelectionRule(noise_margin_se=0)).passes
 
 
 def test_bad_rules_are_refused() -> None:
@@ -101,8 +137,10 @@ def test_bad_rules_are_refused() -> None:
         SelectionRule(min_stress_success=1.2)
     with pytest.raises(ConfigError, match="episodes per cell must be at least 1"):
         SelectionRule(stress_episodes=0)
-    with pytest.raises(ConfigError, match="min_heldout_gain_se must be a number >= 0"):
-        SelectionRule(min_heldout_gain_se=-1)
+    with pytest.raises(ConfigError, match="noise_margin_se must be a number >= 0"):
+        SelectionRule(noise_margin_se=-1)
+    with pytest.raises(ConfigError, match="target_cells must be"):
+        SelectionRule(target_cells=(("sideways", 0.15),))
 
 
 def test_select_needs_a_candidate() -> None:
@@ -158,6 +196,11 @@ def test_select_scores_the_release_and_candidates_and_writes_its_choice(
     assert len(release["heldout_cells"]) == 8  # 1 riser x 2 treads x up/down x clean/randomized
     # 8 cells of 2 episodes, each at 0 % (the tiny run falls): rate 1/4 each, SE sqrt(8 * 3/32) / 8.
     assert release["heldout_standard_error"] == pytest.approx(np.sqrt(8 * (3 / 16) / 2) / 8)
+    # The quick rule's target: clean up 0.10 m on both treads.
+    assert [(c["condition"], c["direction"], c["riser_m"]) for c in release["target_cells"]] == [
+        ("clean", "up", 0.1)
+    ] * 2
+    assert release["target_mean"] == 0.0
     assert set(release["stress_success"]) == {"0.25", "0.32"}
     # The tiny run falls at once: under the 80 % stress bar, so nothing ships, and it says why.
     assert all(
