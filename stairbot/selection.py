@@ -53,7 +53,7 @@ from stairbot.benchmark import (
 )
 from stairbot.conditions import condition_overrides
 from stairbot.errors import ConfigError
-from stairbot.policy_source import load_policy_source, policy_fingerprint
+from stairbot.policy_source import PolicySource, load_policy_source, policy_fingerprint
 
 STRESS_PRESET = "stairs_up_stress"
 
@@ -256,22 +256,16 @@ def _stress_cells(
     source = load_policy_source(policy)
     overrides = {"up": condition_overrides(source.env_preset, rule.stress_preset)}
     cells = grid_cells([rule.stress_riser_m], rule.treads_m, ["up"], RANDOMIZED, overrides)
-    results = []
-    for result in run_cells(
-        policy=policy,
-        source=source,
-        cells=cells,
+    return _run_logged(
+        policy,
+        source,
+        cells,
         episodes=rule.stress_episodes,
         seed=rule.seed,
         processes=processes,
-    ):
-        results.append(result)
-        if log is not None:
-            log(
-                f"  {rule.stress_preset} up tread {result.tread_m:g} riser {result.riser_m:g}: "
-                f"{result.success_rate:.0%}"
-            )
-    return results
+        log=log,
+        label=rule.stress_preset,
+    )
 
 
 def _target_cells(
@@ -285,19 +279,38 @@ def _target_cells(
         for direction, riser in rule.target_cells
         for tread in rule.treads_m
     ]
-    results = []
-    for result in run_cells(
-        policy=policy,
-        source=source,
-        cells=cells,
+    return _run_logged(
+        policy,
+        source,
+        cells,
         episodes=rule.target_episodes,
         seed=rule.target_seed,
         processes=processes,
+        log=log,
+        label="target",
+    )
+
+
+def _run_logged(
+    policy: str,
+    source: PolicySource,
+    cells: list[Cell],
+    *,
+    episodes: int,
+    seed: int,
+    processes: int,
+    log: Callable[[str], None] | None,
+    label: str,
+) -> list[CellResult]:
+    """`run_cells`, each result logged as `label direction tread riser: success`."""
+    results = []
+    for result in run_cells(
+        policy=policy, source=source, cells=cells, episodes=episodes, seed=seed, processes=processes
     ):
         results.append(result)
         if log is not None:
             log(
-                f"  target {result.direction} tread {result.tread_m:g} riser {result.riser_m:g}: "
+                f"  {label} {result.direction} tread {result.tread_m:g} riser {result.riser_m:g}: "
                 f"{result.success_rate:.0%}"
             )
     return results
