@@ -249,11 +249,15 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _stress_cells(
-    policy: str, rule: SelectionRule, processes: int, log: Callable[[str], None] | None
+    policy: str,
+    source: PolicySource,
+    rule: SelectionRule,
+    *,
+    processes: int,
+    log: Callable[[str], None] | None,
 ) -> list[CellResult]:
     """The stress cells alone (up, one riser, each tread): `run_benchmark` would also run each
     clean, which the rule does not look at."""
-    source = load_policy_source(policy)
     overrides = {"up": condition_overrides(source.env_preset, rule.stress_preset)}
     cells = grid_cells([rule.stress_riser_m], rule.treads_m, ["up"], RANDOMIZED, overrides)
     return _run_logged(
@@ -269,10 +273,14 @@ def _stress_cells(
 
 
 def _target_cells(
-    policy: str, rule: SelectionRule, processes: int, log: Callable[[str], None] | None
+    policy: str,
+    source: PolicySource,
+    rule: SelectionRule,
+    *,
+    processes: int,
+    log: Callable[[str], None] | None,
 ) -> list[CellResult]:
     """The rule's target cells, clean (randomization off, as the benchmark's clean grid)."""
-    source = load_policy_source(policy)
     clean = condition_overrides(source.env_preset, None)
     cells = [
         Cell(direction, tread, riser, CLEAN, clean)
@@ -325,7 +333,9 @@ def score_policy(
 ) -> Score:
     """Run `policy` on the rule's stress cells and held-out grid (seeded: the same policy always
     gets the same score)."""
-    stress = _stress_cells(policy, rule, processes or os.cpu_count() or 1, log)
+    source = load_policy_source(policy)  # the stress and target cells' (run_benchmark loads its own)
+    cell_processes = processes or os.cpu_count() or 1
+    stress = _stress_cells(policy, source, rule, processes=cell_processes, log=log)
     heldout = run_benchmark(
         policy,
         risers_m=rule.heldout_risers_m,
@@ -338,7 +348,7 @@ def score_policy(
     )
     assert heldout.randomized is not None
     cells: list[CellResult] = [*heldout.cells, *heldout.randomized.cells]
-    targets = _target_cells(policy, rule, processes or os.cpu_count() or 1, log)
+    targets = _target_cells(policy, source, rule, processes=cell_processes, log=log)
     speeds = [
         c.speed_over_command for c in cells if c.direction == "down" and c.speed_over_command is not None
     ]
@@ -364,9 +374,25 @@ def judge(score: Score, release: Score, rule: SelectionRule) -> Verdict:
     speed = score.down_speed_over_command
     if speed is not None and speed > rule.max_down_speed_over_command:
         reasons.append(f"dives: down at {speed:.2f} x command > {rule.max_down_speed_over_command:g}")
-    heldout = _Difference.of("held-out", "heldout", score, release, rule)
-    clean_up = _Difference.of("clean up", "clean_up", score, release, rule)
-    target = _Difference.of("targets", "target", score, release, rule)
+    margin = rule.noise_margin_se
+    heldout = _Difference.of(
+        "held-out",
+        (score.heldout_mean, score.heldout_standard_error),
+        (release.heldout_mean, release.heldout_standard_error),
+        margin,
+    )
+    clean_up = _Difference.of(
+        "clean up",
+        (score.clean_up_mean, score.clean_up_standard_error),
+        (release.clean_up_mean, release.clean_up_standard_error),
+        margin,
+    )
+    target = _Difference.of(
+        "targets",
+        (score.target_mean, score.target_standard_error),
+        (release.target_mean, release.target_standard_error),
+        margin,
+    )
     reasons.extend(d.worse() for d in (heldout, clean_up) if d.is_worse)
     if not (heldout.is_better or target.is_better):
         reasons.append(f"no better beyond the noise: {heldout.gain_text()}, {target.gain_text()}")
@@ -384,17 +410,12 @@ class _Difference:
     margin: float
 
     @classmethod
-    def of(cls, name: str, figure: str, score: Score, release: Score, rule: SelectionRule) -> _Difference:
-        """`figure`: a Score's `FIGURE_mean` with its `FIGURE_standard_error`."""
-        se = math.hypot(
-            getattr(score, f"{figure}_standard_error"), getattr(release, f"{figure}_standard_error")
-        )
-        return cls(
-            name,
-            getattr(score, f"{figure}_mean"),
-            getattr(release, f"{figure}_mean"),
-            rule.noise_margin_se * se,
-        )
+    def of(
+        cls, name: str, candidate: tuple[float, float], release: tuple[float, float], margin_se: float
+    ) -> _Difference:
+        """`candidate`, `release`: (mean, standard error) of the figure."""
+        (mean, se), (release_mean, release_se) = candidate, release
+        return cls(name, mean, release_mean, margin_se * math.hypot(se, release_se))
 
     @property
     def gain(self) -> float:
